@@ -1,0 +1,130 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""The control API under ``/__sim__/`` (JSON), for tests and the demo.
+
+``GET state``, ``POST reset``, ``GET|POST faults``, ``POST customers``
+``{"phone", "outcome"}``, ``POST stk/<CheckoutRequestID>/answer``
+``{"outcome"}``, ``POST c2b`` ``{"phone", "amount", "bill_ref_number",
+"shortcode"?}`` (a customer pays the paybill from the phone),
+``POST tokens/invalidate``, ``GET certificate`` (PEM),
+``GET statement.csv[?shortcode=]``.
+"""
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Response
+
+from .responses import json_response
+
+PREFIX = '/__sim__/'
+URLS = Map([
+        Rule('/__sim__/state', endpoint='state', methods=['GET']),
+        Rule('/__sim__/reset', endpoint='reset', methods=['POST']),
+        Rule('/__sim__/faults', endpoint='faults', methods=['GET', 'POST']),
+        Rule('/__sim__/customers', endpoint='customers', methods=['POST']),
+        Rule('/__sim__/stk/<checkout_request_id>/answer', endpoint='answer',
+            methods=['POST']),
+        Rule('/__sim__/c2b', endpoint='c2b', methods=['POST']),
+        Rule('/__sim__/tokens/invalidate', endpoint='invalidate',
+            methods=['POST']),
+        Rule('/__sim__/certificate', endpoint='certificate',
+            methods=['GET']),
+        Rule('/__sim__/statement.csv', endpoint='statement',
+            methods=['GET']),
+        ])
+
+
+def _body(request):
+    body = request.get_json(silent=True)
+    if body is None and request.get_data():
+        raise BadRequest('the body is not JSON')
+    if not isinstance(body or {}, dict):
+        raise BadRequest('the body must be a JSON object')
+    return body or {}
+
+
+def _required(body, name):
+    if name not in body:
+        raise BadRequest(f'{name} is required')
+    return body[name]
+
+
+def _state(simulator, request):
+    return json_response(simulator.snapshot())
+
+
+def _reset(simulator, request):
+    simulator.reset()
+    return json_response({'reset': True})
+
+
+def _faults(simulator, request):
+    if request.method == 'POST':
+        try:
+            simulator.set_faults(**_body(request))
+        except TypeError as error:
+            raise BadRequest(str(error)) from None
+    return json_response(simulator.snapshot()['faults'])
+
+
+def _customers(simulator, request):
+    body = _body(request)
+    phone = _required(body, 'phone')
+    simulator.set_customer(phone, _required(body, 'outcome'))
+    return json_response({'phone': phone, 'outcome': body['outcome']})
+
+
+def _answer(simulator, request, checkout_request_id):
+    outcome = _required(_body(request), 'outcome')
+    simulator.answer(checkout_request_id, outcome)
+    return json_response({
+            'CheckoutRequestID': checkout_request_id, 'outcome': outcome})
+
+
+def _c2b(simulator, request):
+    body = _body(request)
+    entry = simulator.c2b_payment(_required(body, 'phone'),
+        _required(body, 'amount'), body.get('bill_ref_number', ''),
+        shortcode=body.get('shortcode'))
+    return json_response({'paid': entry is not None, 'entry': entry})
+
+
+def _invalidate(simulator, request):
+    simulator.invalidate_tokens()
+    return json_response({'invalidated': True})
+
+
+def _certificate(simulator, request):
+    return Response(simulator.certificate_pem,
+        mimetype='application/x-pem-file')
+
+
+def _statement(simulator, request):
+    csv = simulator.statement_csv(request.args.get('shortcode'))
+    return Response(csv, mimetype='text/csv', headers={
+            'Content-Disposition': 'attachment; filename=statement.csv'})
+
+
+VIEWS = {
+    'state': _state,
+    'reset': _reset,
+    'faults': _faults,
+    'customers': _customers,
+    'answer': _answer,
+    'c2b': _c2b,
+    'invalidate': _invalidate,
+    'certificate': _certificate,
+    'statement': _statement,
+    }
+
+
+def dispatch(simulator, request):
+    """Serve one control request; errors are ``{"error": …}`` JSON."""
+    try:
+        endpoint, args = URLS.bind_to_environ(request.environ).match()
+        return VIEWS[endpoint](simulator, request, **args)
+    except HTTPException as error:
+        return json_response({'error': error.description}, error.code)
+    except LookupError as error:
+        return json_response({'error': str(error)}, 404)
+    except ValueError as error:
+        return json_response({'error': str(error)}, 400)
