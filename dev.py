@@ -82,6 +82,8 @@ def run_pytest(backend, uri, db_name, args):
 
 def test(options):
     ensure_venv()
+    if options.pytest_args[:1] == ['--']:
+        del options.pytest_args[0]
     results = {}
     if options.backend in {'all', 'sqlite'}:
         results['SQLite'] = run_pytest(

@@ -1,0 +1,357 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""The M-Pesa account: one Daraja app and shortcode, its credentials, its
+callback URLs and its shared OAuth token."""
+import datetime as dt
+import ipaddress
+import logging
+import uuid
+from decimal import Decimal
+
+import trytond.config as config
+from trytond.i18n import gettext
+from trytond.model import ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.transaction import Transaction, without_check_access
+from trytond.url import http_host
+
+from . import daraja
+from .common import lock_rows
+from .exceptions import MpesaAccountError, MpesaConnectionError
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = config.getfloat(
+    'account_mpesa', 'connect_timeout', default=5)
+READ_TIMEOUT = config.getfloat('account_mpesa', 'read_timeout', default=30)
+
+CALLBACK_KINDS = [
+    'stk',
+    'c2b/validation',
+    'c2b/confirmation',
+    'b2c/result',
+    'b2c/timeout',
+    'status/result',
+    'status/timeout',
+    'reversal/result',
+    'reversal/timeout',
+    'balance/result',
+    'balance/timeout',
+    ]
+SECRETS = {
+    'consumer_key', 'consumer_secret', 'passkey', 'initiator_password',
+    'certificate', 'daraja_token', 'daraja_token_expires'}
+
+
+class Account(ModelSQL, ModelView):
+    "M-Pesa Account"
+    __name__ = 'account.payment.mpesa.account'
+
+    company = fields.Many2One('company.company', "Company", required=True)
+    name = fields.Char("Name", required=True)
+    environment = fields.Selection([
+            ('sandbox', "Sandbox"),
+            ('production', "Production"),
+            ('custom', "Custom URL"),
+            ], "Environment", required=True,
+        help="Where Daraja is: Safaricom's sandbox, production, or another "
+        "base URL such as the local simulator.")
+    base_url = fields.Char(
+        "Base URL",
+        states={
+            'required': Eval('environment') == 'custom',
+            'invisible': Eval('environment') != 'custom',
+            })
+    shortcode_type = fields.Selection([
+            ('paybill', "Paybill"),
+            ('till', "Till (Buy Goods)"),
+            ], "Shortcode Type", required=True)
+    business_shortcode = fields.Char(
+        "Business Shortcode", required=True,
+        help="The paybill number, or for a till the store (HO) number "
+        "given at Go-Live.")
+    till_number = fields.Char(
+        "Till Number",
+        states={
+            'required': Eval('shortcode_type') == 'till',
+            'invisible': Eval('shortcode_type') != 'till',
+            },
+        help="The till that receives the money (PartyB).")
+    consumer_key = fields.Char("Consumer Key", required=True, strip=False)
+    consumer_secret = fields.Char(
+        "Consumer Secret", required=True, strip=False)
+    passkey = fields.Char("Passkey", required=True, strip=False)
+    initiator_name = fields.Char("Initiator Name")
+    initiator_password = fields.Char("Initiator Password", strip=False)
+    certificate = fields.Binary(
+        "Certificate", filename='certificate_name',
+        help="Safaricom's public certificate from the Daraja portal, used "
+        "to encrypt the initiator password.")
+    certificate_name = fields.Char("Certificate Name")
+    b2c_shortcode = fields.Char("B2C Shortcode")
+    stk_minimum = fields.Numeric(
+        "STK Minimum", digits=(16, 0), required=True,
+        domain=[('stk_minimum', '>=', 1)])
+    stk_maximum = fields.Numeric(
+        "STK Maximum", digits=(16, 0), required=True,
+        domain=[('stk_maximum', '>=', Eval('stk_minimum', 1))])
+    b2c_minimum = fields.Numeric(
+        "B2C Minimum", digits=(16, 0), required=True,
+        domain=[('b2c_minimum', '>=', 1)])
+    b2c_maximum = fields.Numeric(
+        "B2C Maximum", digits=(16, 0), required=True,
+        domain=[('b2c_maximum', '>=', Eval('b2c_minimum', 1))])
+    callback_base_url = fields.Char(
+        "Callback Base URL",
+        help="The public HTTPS address of this Tryton server as Safaricom "
+        "reaches it, e.g. https://erp.example.co.ke. "
+        "Leave empty to use the server's own host name.")
+    callback_identifier = fields.Char(
+        "Callback Identifier", readonly=True, strip=False)
+    callback_urls = fields.Function(
+        fields.Text("Callback URLs",
+            help="Give these URLs to Safaricom. "
+            "They stop working when the identifier is renewed."),
+        'get_callback_urls')
+    callback_size_limit = fields.Integer(
+        "Callback Size Limit", required=True,
+        domain=[('callback_size_limit', '>', 0)],
+        help="The largest callback body accepted, in bytes.")
+    ip_allow_list = fields.Text(
+        "Allowed IP Addresses",
+        help="One address or network per line. "
+        "Leave empty to accept callbacks from anywhere.")
+    trusted_proxies = fields.Text(
+        "Trusted Proxies",
+        help="One address or network per line: the reverse proxies whose "
+        "X-Forwarded-For header is believed.")
+    daraja_token = fields.Char("Daraja Token", readonly=True, strip=False)
+    daraja_token_expires = fields.DateTime(
+        "Daraja Token Expires", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('callback_identifier_unique', Unique(t, t.callback_identifier),
+                'account_mpesa.msg_account_callback_identifier_unique'),
+            ]
+        cls._buttons.update({
+                'new_identifier': {
+                    'icon': 'tryton-refresh',
+                    },
+                'test_connection': {
+                    'icon': 'tryton-launch',
+                    },
+                })
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_environment(cls):
+        return 'sandbox'
+
+    @classmethod
+    def default_shortcode_type(cls):
+        return 'paybill'
+
+    @classmethod
+    def default_stk_minimum(cls):
+        return Decimal(1)
+
+    @classmethod
+    def default_stk_maximum(cls):
+        return Decimal(250_000)
+
+    @classmethod
+    def default_b2c_minimum(cls):
+        return Decimal(10)
+
+    @classmethod
+    def default_b2c_maximum(cls):
+        return Decimal(250_000)
+
+    @classmethod
+    def default_callback_size_limit(cls):
+        return 64 * 1024
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if mode == 'create' and not values.get('callback_identifier'):
+            values['callback_identifier'] = uuid.uuid4().hex
+        return values
+
+    @classmethod
+    def copy(cls, accounts, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('callback_identifier', None)
+        default.setdefault('daraja_token', None)
+        default.setdefault('daraja_token_expires', None)
+        return super().copy(accounts, default=default)
+
+    @property
+    def daraja_base_url(self):
+        if self.environment == 'custom':
+            return self.base_url
+        return {
+            'sandbox': daraja.SANDBOX_URL,
+            'production': daraja.PRODUCTION_URL,
+            }[self.environment]
+
+    @property
+    def party_b(self):
+        "The credit party of an STK Push: the paybill or the till"
+        if self.shortcode_type == 'till':
+            return self.till_number
+        return self.business_shortcode
+
+    @property
+    def stk_transaction_type(self):
+        if self.shortcode_type == 'till':
+            return 'CustomerBuyGoodsOnline'
+        return 'CustomerPayBillOnline'
+
+    def callback_url(self, kind):
+        "The URL Daraja calls back for the kind of callback"
+        assert kind in CALLBACK_KINDS, kind
+        base = (self.callback_base_url or http_host()).rstrip('/')
+        database = Transaction().database.name
+        return f'{base}/{database}/daraja/{self.callback_identifier}/{kind}'
+
+    def get_callback_urls(self, name):
+        if not self.callback_identifier:
+            return None
+        return '\n'.join(self.callback_url(k) for k in CALLBACK_KINDS)
+
+    def daraja_client(self):
+        """A Daraja client for this account sharing the stored token.
+
+        The secrets are read whoever the user is: they go to Daraja only."""
+        with without_check_access():
+            account = self.__class__(self.id)
+            return daraja.Client(
+                account.daraja_base_url,
+                account.consumer_key, account.consumer_secret,
+                token_store=TokenStore(account.id),
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+
+    @property
+    def stk_credentials(self):
+        "BusinessShortCode and passkey, read whoever the user is"
+        with without_check_access():
+            account = self.__class__(self.id)
+            return account.business_shortcode, account.passkey
+
+    def networks(self, name):
+        "The networks listed in the text field name"
+        result = []
+        for line in (getattr(self, name) or '').splitlines():
+            line = line.strip()
+            if line:
+                result.append(ipaddress.ip_network(line, strict=False))
+        return result
+
+    def allows_address(self, address):
+        "Tell whether a callback from address is accepted"
+        networks = self.networks('ip_allow_list')
+        if not networks:
+            return True
+        try:
+            address = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(address in n for n in networks)
+
+    @classmethod
+    def validate_fields(cls, accounts, field_names):
+        super().validate_fields(accounts, field_names)
+        if field_names & {'ip_allow_list', 'trusted_proxies'}:
+            for account in accounts:
+                for name in ['ip_allow_list', 'trusted_proxies']:
+                    try:
+                        account.networks(name)
+                    except ValueError as exception:
+                        raise MpesaAccountError(gettext(
+                                'account_mpesa.msg_account_bad_network',
+                                account=account.rec_name,
+                                error=exception)) from exception
+
+    @classmethod
+    @ModelView.button
+    def new_identifier(cls, accounts):
+        "Replace the callback identifier: the previous URLs stop working"
+        for account in accounts:
+            account.callback_identifier = uuid.uuid4().hex
+        cls.save(accounts)
+
+    @classmethod
+    @ModelView.button
+    def test_connection(cls, accounts):
+        "Get a token from Daraja and tell the user how it went"
+        for account in accounts:
+            try:
+                account.daraja_client().renew_token()
+            except daraja.DarajaError as exception:
+                raise MpesaConnectionError(gettext(
+                        'account_mpesa.msg_account_connection_failed',
+                        account=account.rec_name,
+                        error=exception.message or exception)) from exception
+            account.notify_user(
+                'tryton-ok',
+                gettext('account_mpesa.msg_account_connection_succeeded',
+                    account=account.rec_name))
+
+
+class TokenStore(daraja.TokenStore):
+    """The OAuth token of an account kept in the database so that every
+    server process shares it.
+
+    A renewal locks the account row in a transaction of its own, re-reads
+    and asks Daraja only when no other process renewed meanwhile; it
+    commits before returning."""
+
+    def __init__(self, account_id):
+        self.account_id = account_id
+
+    def _read(self):
+        Account = Pool().get('account.payment.mpesa.account')
+        table = Account.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(
+                table.daraja_token, table.daraja_token_expires,
+                where=table.id == self.account_id))
+        row = cursor.fetchone()
+        if row and row[0] and row[1]:
+            expires = row[1]
+            if isinstance(expires, str):
+                expires = dt.datetime.fromisoformat(expires)
+            if expires > dt.datetime.utcnow():
+                return row[0]
+        return None
+
+    def get(self):
+        return self._read()
+
+    def renew(self, fetch, stale=None):
+        Account = Pool().get('account.payment.mpesa.account')
+        with Transaction().new_transaction() as transaction:
+            lock_rows(Account, [self.account_id])
+            token = self._read()
+            if token and token != stale:
+                return token
+            token, expires_in = fetch()
+            expires = dt.datetime.utcnow() + dt.timedelta(
+                seconds=max(int(expires_in) - 60, 0))
+            table = Account.__table__()
+            transaction.connection.cursor().execute(*table.update(
+                    [table.daraja_token, table.daraja_token_expires],
+                    [token, expires],
+                    where=table.id == self.account_id))
+            transaction.commit()
+            return token
+

@@ -1,0 +1,86 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Helpers shared by the models: units of work in transactions of their
+own, row locks, and time (Tryton stores naive UTC, M-Pesa lives in
+Nairobi)."""
+import datetime as dt
+import time
+from zoneinfo import ZoneInfo
+
+from sql import For, Literal
+
+from trytond import backend
+from trytond.transaction import Transaction, TransactionError
+
+NAIROBI = ZoneInfo('Africa/Nairobi')
+
+
+def utc_now():
+    "The current time as Tryton stores it: naive UTC"
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def to_utc(moment):
+    "An aware datetime as naive UTC for a DateTime field"
+    if moment is None:
+        return None
+    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def nairobi_date(moment=None):
+    """The Nairobi date of an aware or naive-UTC moment (now when None): the
+    posting date of an M-Pesa transaction"""
+    if moment is None:
+        moment = dt.datetime.now(dt.timezone.utc)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(NAIROBI).date()
+
+
+def lock_rows(Model, ids):
+    """Lock the rows of the records until the database transaction ends,
+    waiting for a concurrent holder.
+
+    Unlike ``ModelSQL.lock``, which restarts the Tryton transaction to take
+    its locks at the start, this works in loops that commit after each
+    record.  On PostgreSQL it is ``SELECT ... FOR UPDATE`` (a row changed by
+    a concurrent transaction meanwhile raises a serialization error, to be
+    retried); SQLite has no row locks, so a no-op write takes the database
+    write lock, which serializes the writers the same way.
+    """
+    table = Model.__table__()
+    cursor = Transaction().connection.cursor()
+    where = table.id.in_(list(map(int, ids)))
+    if backend.name == 'sqlite':
+        cursor.execute(*table.update([table.id], [table.id], where=where))
+    else:
+        cursor.execute(*table.select(
+                Literal(1), where=where, for_=For('UPDATE')))
+
+
+def run_in_transaction(func, *args, retries=5):
+    """Run func(*args) in a transaction of its own and commit it.
+
+    As Tryton's dispatcher does, the work is run again when Tryton asks for
+    its locks to be taken at the start (TransactionError) and, a bounded
+    number of times, when a concurrent update conflicts.  func must
+    therefore not talk to Daraja: only database work is repeated safely.
+    The caller's transaction must hold no write lock (SQLite).
+    """
+    extras = {}
+    count = 0
+    while True:
+        with Transaction().new_transaction(**extras) as transaction:
+            try:
+                result = func(*args)
+                transaction.commit()
+                return result
+            except TransactionError as exception:
+                transaction.rollback()
+                exception.fix(extras)
+            except backend.DatabaseOperationalError:
+                transaction.rollback()
+                if count >= retries:
+                    raise
+                count += 1
+                time.sleep(0.02 * count)

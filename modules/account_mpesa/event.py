@@ -1,0 +1,181 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""The callback inbox: every callback Daraja sends, stored raw before it is
+processed."""
+import json
+import logging
+
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+
+from . import daraja
+from .account import CALLBACK_KINDS
+from .common import lock_rows, run_in_transaction, utc_now
+
+logger = logging.getLogger(__name__)
+
+
+
+def stk_reference(data):
+    "The CheckoutRequestID of an STK callback, checking its shape"
+    return daraja.parse_stk_callback(data).checkout_request_id
+
+
+# The kinds of callback processed, each with the function that checks the
+# shape of the body and reads which request it is about
+KINDS = {
+    'stk': stk_reference,
+    }
+
+
+class Event(ModelSQL, ModelView):
+    "M-Pesa Callback Event"
+    __name__ = 'account.payment.mpesa.event'
+
+    account = fields.Many2One(
+        'account.payment.mpesa.account', "Account", required=True,
+        readonly=True, ondelete='CASCADE')
+    company = fields.Many2One(
+        'company.company', "Company", required=True, readonly=True)
+    kind = fields.Selection(
+        [(k, k) for k in CALLBACK_KINDS], "Kind", required=True,
+        readonly=True)
+    remote_address = fields.Char("Remote Address", readonly=True)
+    received_at = fields.DateTime("Received At", required=True, readonly=True)
+    body = fields.Text("Body", readonly=True)
+    state = fields.Selection([
+            ('pending', "Pending"),
+            ('done', "Done"),
+            ('ignored', "Ignored"),
+            ('error', "Error"),
+            ], "State", required=True, readonly=True, sort=False)
+    error = fields.Text(
+        "Error", readonly=True,
+        states={
+            'invisible': ~Eval('error'),
+            })
+    attempts = fields.Integer("Attempts", required=True, readonly=True)
+    processed_at = fields.DateTime("Processed At", readonly=True)
+    reference = fields.Char(
+        "Reference", readonly=True, strip=False,
+        help="The CheckoutRequestID or ConversationID the callback is about.")
+    payment = fields.Many2One(
+        'account.payment', "Payment", readonly=True, ondelete='SET NULL')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t, (t.state, Index.Equality(cardinality='low')),
+                    where=t.state.in_(['pending', 'error'])),
+                Index(t, (t.reference, Index.Equality())),
+                })
+        cls._order.insert(0, ('received_at', 'DESC'))
+        cls._buttons.update({
+                'process': {
+                    'invisible': ~Eval('state').in_(['pending', 'error']),
+                    'icon': 'tryton-launch',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def default_state(cls):
+        return 'pending'
+
+    @classmethod
+    def default_attempts(cls):
+        return 0
+
+    @property
+    def processor(self):
+        return getattr(self, '_process_' + self.kind.replace('/', '_'))
+
+    @classmethod
+    def receive(cls, account, kind, body, remote_address):
+        """Store a callback as it came; the caller commits before the event
+        is processed.  A body that is not a JSON object of the kind's shape
+        is stored as an 'error' event with the reason."""
+        event = cls(
+            account=account, company=account.company, kind=kind,
+            remote_address=remote_address, received_at=utc_now(),
+            body=body)
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            event.reference = KINDS[kind](data)
+        except (ValueError, daraja.ParseError) as exception:
+            event.state = 'error'
+            event.error = gettext(
+                'account_mpesa.msg_event_malformed', error=exception)
+        event.save()
+        return event
+
+    @classmethod
+    def process_waiting(cls, account_id, reference):
+        """Process the pending events of the account about the request with
+        reference, each in a transaction of its own"""
+        cls.process(cls.search([
+                    ('account', '=', account_id),
+                    ('reference', '=', reference),
+                    ('state', '=', 'pending'),
+                    ]))
+
+    @classmethod
+    @ModelView.button
+    def process(cls, events):
+        """Process the events, each in a transaction of its own.
+
+        An event whose payment is not known yet stays 'pending' for the
+        retry; an event whose processing fails is kept as 'error' with the
+        reason; the others go on.  Concurrent deliveries of one callback
+        conflict on the payment's row and are retried.
+        """
+        for event in events:
+            try:
+                run_in_transaction(cls._process_one, event.id)
+            except Exception as exception:
+                logger.warning(
+                    "M-Pesa event %d failed", event.id, exc_info=True)
+                run_in_transaction(cls._record_error, event.id, exception)
+
+    @classmethod
+    def _record_error(cls, event_id, exception):
+        event = cls(event_id)
+        event.state = 'error'
+        event.error = str(exception)
+        event.attempts += 1
+        event.save()
+
+    @classmethod
+    def _process_one(cls, event_id):
+        lock_rows(cls, [event_id])
+        event = cls(event_id)
+        if event.state not in {'pending', 'error'}:
+            return
+        event.attempts += 1
+        event.state = event.processor(json.loads(event.body))
+        event.error = None
+        if event.state != 'pending':
+            event.processed_at = utc_now()
+        event.save()
+
+    def _process_stk(self, data):
+        "Apply an STK callback to its payment; return the event's new state"
+        pool = Pool()
+        Payment = pool.get('account.payment')
+        Ledger = pool.get('account.payment.mpesa.transaction')
+        callback = daraja.parse_stk_callback(data)
+        ledger = None
+        if callback.succeeded and callback.receipt:
+            ledger = Ledger.record_stk(self.account, callback, event=self)
+        payment = Payment.mpesa_settle(self.account, callback, ledger)
+        if payment is None:
+            # The callback beat the commit of our own push
+            return 'pending'
+        self.payment = payment
+        return 'done'

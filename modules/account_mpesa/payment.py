@@ -1,0 +1,522 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Payment journals and payments processed by M-Pesa.
+
+Receivable payments are collected by STK Push.  Every outcome, whether a
+callback or a query told it, is applied by :meth:`Payment.mpesa_settle`."""
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from trytond.i18n import gettext
+from trytond.model import ModelView, Unique, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+from trytond.transaction import Transaction
+
+from . import daraja
+from .common import lock_rows, nairobi_date, run_in_transaction, utc_now
+from .exceptions import MpesaPaymentError
+
+logger = logging.getLogger(__name__)
+
+MPESA_STATES = [
+    (None, ""),
+    ('requested', "Requested"),
+    ('sending', "Sending"),
+    ('pending', "Pending"),
+    ('unknown', "Outcome Unknown"),
+    ('review', "Review"),
+    ('done', "Done"),
+    ]
+MPESA_CURRENCY = 'KES'
+
+
+class Journal(metaclass=PoolMeta):
+    __name__ = 'account.payment.journal'
+
+    mpesa_account = fields.Many2One(
+        'account.payment.mpesa.account', "M-Pesa Account",
+        ondelete='RESTRICT',
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ],
+        states={
+            'required': Eval('process_method') == 'mpesa',
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        method = ('mpesa', "M-Pesa")
+        if method not in cls.process_method.selection:
+            cls.process_method.selection.append(method)
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if (mode == 'create' and values.get('process_method') == 'mpesa'
+                and values.get('clearing_posting_delay') is None):
+            # Post the clearing moves of M-Pesa payments at the next run of
+            # the posting cron: M-Pesa results are final.
+            values['clearing_posting_delay'] = dt.timedelta(0)
+        return values
+
+    @fields.depends('process_method', 'clearing_posting_delay')
+    def on_change_process_method(self):
+        try:
+            super().on_change_process_method()
+        except AttributeError:
+            pass
+        if (self.process_method == 'mpesa'
+                and self.clearing_posting_delay is None):
+            self.clearing_posting_delay = dt.timedelta(0)
+
+    @classmethod
+    def validate_fields(cls, journals, field_names):
+        super().validate_fields(journals, field_names)
+        if field_names & {'process_method', 'currency'}:
+            for journal in journals:
+                if (journal.process_method == 'mpesa'
+                        and journal.currency.code != MPESA_CURRENCY):
+                    raise MpesaPaymentError(gettext(
+                            'account_mpesa.msg_journal_currency',
+                            journal=journal.rec_name))
+
+
+class Group(metaclass=PoolMeta):
+    __name__ = 'account.payment.group'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons['succeed']['invisible'] |= (
+            Eval('process_method') == 'mpesa')
+
+
+class Payment(metaclass=PoolMeta):
+    __name__ = 'account.payment'
+
+    mpesa_phone = fields.Char(
+        "M-Pesa Phone",
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            'required': Eval('process_method') == 'mpesa',
+            'readonly': Eval('state') != 'draft',
+            },
+        help="The customer's M-Pesa number, e.g. 0712 345 678.")
+    mpesa_account_reference = fields.Char(
+        "Account Reference", size=12,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            'readonly': Eval('state') != 'draft',
+            },
+        help="Shown to the customer in the prompt (12 characters at most).")
+    mpesa_description = fields.Char(
+        "M-Pesa Description", size=13,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            'readonly': Eval('state') != 'draft',
+            })
+    mpesa_state = fields.Selection(
+        MPESA_STATES, "M-Pesa State", readonly=True,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_message = fields.Char(
+        "M-Pesa Message", readonly=True,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_result_code = fields.Char(
+        "M-Pesa Result Code", readonly=True, strip=False,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_result_desc = fields.Char(
+        "M-Pesa Result Description", readonly=True, strip=False,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_merchant_request_id = fields.Char(
+        "MerchantRequestID", readonly=True, strip=False,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_checkout_request_id = fields.Char(
+        "CheckoutRequestID", readonly=True, strip=False,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_receipt = fields.Char(
+        "M-Pesa Receipt", readonly=True, strip=False,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_requested_at = fields.DateTime(
+        "M-Pesa Requested At", readonly=True,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_checked_at = fields.DateTime(
+        "M-Pesa Last Checked", readonly=True,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_attempts = fields.Integer(
+        "M-Pesa Attempts", readonly=True,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+    mpesa_transactions = fields.One2Many(
+        'account.payment.mpesa.transaction', 'payment', "M-Pesa Receipts",
+        readonly=True,
+        states={
+            'invisible': Eval('process_method') != 'mpesa',
+            })
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('mpesa_checkout_request_id_unique',
+                Unique(t, t.mpesa_checkout_request_id),
+                'account_mpesa.msg_payment_checkout_request_id_unique'),
+            ('mpesa_receipt_unique', Unique(t, t.mpesa_receipt),
+                'account_mpesa.msg_payment_receipt_unique'),
+            ]
+        cls._buttons['succeed']['invisible'] |= (
+            Eval('process_method') == 'mpesa')
+        if 'succeed_wizard' in cls._buttons:
+            cls._buttons['succeed_wizard']['invisible'] |= (
+                Eval('process_method') == 'mpesa')
+        cls._buttons['fail']['invisible'] |= (
+            Eval('process_method') == 'mpesa')
+        cls._buttons.update({
+                'mpesa_check_status': {
+                    'invisible': (
+                        (Eval('process_method') != 'mpesa')
+                        | (Eval('state') != 'processing')
+                        | ~Eval('mpesa_checkout_request_id')),
+                    'icon': 'tryton-refresh',
+                    'depends': [
+                        'process_method', 'state',
+                        'mpesa_checkout_request_id'],
+                    },
+                })
+
+    @classmethod
+    def default_mpesa_attempts(cls):
+        return 0
+
+    @classmethod
+    def copy(cls, payments, default=None):
+        default = default.copy() if default is not None else {}
+        for name in [
+                'mpesa_state', 'mpesa_message', 'mpesa_result_code',
+                'mpesa_result_desc', 'mpesa_merchant_request_id',
+                'mpesa_checkout_request_id', 'mpesa_receipt',
+                'mpesa_requested_at', 'mpesa_checked_at',
+                'mpesa_transactions']:
+            default.setdefault(name, None)
+        default.setdefault('mpesa_attempts', 0)
+        return super().copy(payments, default=default)
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if values.get('mpesa_phone'):
+            try:
+                values['mpesa_phone'] = daraja.normalize_msisdn(
+                    values['mpesa_phone'])
+            except daraja.InvalidPhoneNumber as exception:
+                raise MpesaPaymentError(gettext(
+                        'account_mpesa.msg_payment_phone_invalid',
+                        phone=values['mpesa_phone'],
+                        error=exception.message)) from exception
+        return values
+
+    @property
+    def mpesa_account(self):
+        if self.journal and self.journal.process_method == 'mpesa':
+            return self.journal.mpesa_account
+
+    @classmethod
+    def validate_fields(cls, payments, field_names):
+        super().validate_fields(payments, field_names)
+        cls.check_mpesa(payments, field_names)
+
+    @classmethod
+    def check_mpesa(cls, payments, field_names=None):
+        "Check the M-Pesa rules of the payments on M-Pesa journals"
+        if field_names and not (field_names & {
+                    'amount', 'journal', 'kind', 'mpesa_phone',
+                    'mpesa_account_reference', 'mpesa_description'}):
+            return
+        for payment in payments:
+            if payment.process_method != 'mpesa':
+                continue
+            account = payment.mpesa_account
+            try:
+                daraja.check_amount(payment.amount)
+                if payment.mpesa_account_reference:
+                    daraja.check_account_reference(
+                        payment.mpesa_account_reference)
+                if payment.mpesa_description:
+                    daraja.check_description(payment.mpesa_description)
+            except daraja.InvalidRequest as exception:
+                raise MpesaPaymentError(gettext(
+                        'account_mpesa.msg_payment_invalid',
+                        payment=payment.rec_name,
+                        error=exception.message)) from exception
+            if payment.kind == 'receivable':
+                minimum, maximum = account.stk_minimum, account.stk_maximum
+            else:
+                minimum, maximum = account.b2c_minimum, account.b2c_maximum
+            if not (minimum <= payment.amount <= maximum):
+                raise MpesaPaymentError(gettext(
+                        'account_mpesa.msg_payment_amount_limits',
+                        payment=payment.rec_name,
+                        amount=payment.amount,
+                        minimum=minimum, maximum=maximum))
+            if payment.kind == 'payable':
+                raise MpesaPaymentError(gettext(
+                        'account_mpesa.msg_payment_payable',
+                        payment=payment.rec_name))
+
+    def process_mpesa(self):
+        "Queue the STK Push of the payment"
+        assert self.process_method == 'mpesa'
+        self.mpesa_state = 'requested'
+        self.mpesa_message = gettext('account_mpesa.msg_mpesa_requested')
+        self.save()
+        self.__class__.__queue__.mpesa_send([self])
+
+    @classmethod
+    def mpesa_send(cls, payments=None):
+        """Send the STK Push of each requested payment.
+
+        A payment is first claimed: its M-Pesa state goes from 'requested'
+        to 'sending' in a committed step that only one process can win, so
+        a push is never sent twice and no lock is held while Daraja
+        answers.  The answer is then recorded and committed, and the
+        callbacks that arrived before that commit are processed.  A push
+        whose answer never came is not failed: it goes to 'unknown' for the
+        reconciliation to ask Daraja.  A payment that could not be sent for
+        a passing reason goes back to 'requested' for the next run.
+        """
+        pool = Pool()
+        Event = pool.get('account.payment.mpesa.event')
+        if payments is None:
+            payments = cls.search([
+                    ('state', '=', 'processing'),
+                    ('journal.process_method', '=', 'mpesa'),
+                    ('mpesa_state', '=', 'requested'),
+                    ('company', '=', Transaction().context.get('company')),
+                    ])
+        for payment in payments:
+            if not run_in_transaction(cls._mpesa_claim, payment.id):
+                continue
+            with Transaction().new_transaction(readonly=True):
+                answer = cls(payment.id)._mpesa_stk_push()
+            account_id, checkout_request_id = run_in_transaction(
+                cls._mpesa_record_push, payment.id, answer)
+            if checkout_request_id:
+                # The callback may have come before the commit
+                Event.process_waiting(account_id, checkout_request_id)
+
+    @classmethod
+    def _mpesa_claim(cls, payment_id):
+        """Move a requested payment to 'sending'; tell whether this
+        transaction won it"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update(
+                [table.mpesa_state], ['sending'],
+                where=(table.id == payment_id)
+                & (table.state == 'processing')
+                & (table.mpesa_state == 'requested')))
+        return cursor.rowcount == 1
+
+    def _mpesa_stk_push(self):
+        "Send the STK Push; return Daraja's answer or the DarajaError"
+        account = self.mpesa_account
+        shortcode, passkey = account.stk_credentials
+        try:
+            return account.daraja_client().stk_push(
+                business_shortcode=shortcode,
+                passkey=passkey,
+                amount=int(self.amount),
+                phone=self.mpesa_phone,
+                callback_url=account.callback_url('stk'),
+                account_reference=self.mpesa_reference,
+                description=self.mpesa_description or self.mpesa_reference,
+                party_b=account.party_b,
+                transaction_type=account.stk_transaction_type)
+        except daraja.DarajaError as exception:
+            return exception
+
+    @classmethod
+    def _mpesa_record_push(cls, payment_id, answer):
+        """Record the answer to the STK Push of the payment; return the
+        account id and the CheckoutRequestID when Daraja accepted it"""
+        payment = cls(payment_id)
+        payment.mpesa_attempts = (payment.mpesa_attempts or 0) + 1
+        payment.mpesa_requested_at = utc_now()
+        masked = daraja.mask_msisdn(payment.mpesa_phone)
+        if isinstance(answer, daraja.OutcomeUnknown):
+            logger.warning(
+                "STK Push of payment %d has an unknown outcome: %s",
+                payment.id, answer)
+            payment.mpesa_state = 'unknown'
+            payment.mpesa_message = gettext(
+                'account_mpesa.msg_mpesa_unknown')
+            payment.save()
+        elif isinstance(answer, (
+                    daraja.Unavailable, daraja.Throttled, daraja.TokenError)):
+            logger.warning(
+                "STK Push of payment %d not sent, will retry: %s",
+                payment.id, answer)
+            payment.mpesa_state = 'requested'
+            payment.mpesa_message = gettext(
+                'account_mpesa.msg_mpesa_not_sent', error=answer.message)
+            payment.save()
+        elif isinstance(answer, daraja.DarajaError):
+            logger.info(
+                "STK Push of payment %d refused: %s", payment.id, answer)
+            payment._mpesa_fail(answer.code, answer.message, answer.message)
+        else:
+            payment.mpesa_merchant_request_id = answer.merchant_request_id
+            payment.mpesa_checkout_request_id = answer.checkout_request_id
+            payment.mpesa_state = 'pending'
+            payment.mpesa_message = gettext(
+                'account_mpesa.msg_mpesa_prompt_sent', phone=masked)
+            payment.save()
+            logger.info("STK Push of payment %d sent to %s", payment.id, masked)
+        return payment.mpesa_account.id, payment.mpesa_checkout_request_id
+
+    @property
+    def mpesa_reference(self):
+        "The AccountReference of the STK Push"
+        if self.mpesa_account_reference:
+            return self.mpesa_account_reference
+        origin = getattr(self, 'origin', None)
+        reference = getattr(origin, 'number', None) or self.number or ''
+        return reference[:12]
+
+    def _mpesa_fail(self, code, description, message=None, api='stk'):
+        """Fail the payment with Daraja's code and the message for it (ours
+        for the code unless given)"""
+        self.mpesa_result_code = code
+        self.mpesa_result_desc = description
+        self.mpesa_message = message or daraja.result_message(code, api=api)
+        self.mpesa_state = 'done'
+        self.save()
+        self.__class__.fail([self])
+
+    def _mpesa_review(self, reason):
+        "Hold the payment for an accountant with the reason"
+        self.mpesa_state = 'review'
+        self.mpesa_message = reason
+        self.save()
+        logger.warning("Payment %d held for review: %s", self.id, reason)
+
+    @classmethod
+    def mpesa_settle(cls, account, outcome, transaction=None):
+        """Apply the outcome of the STK Push of a payment, whatever told it.
+
+        `outcome` has the attributes of a parsed STK callback
+        (checkout_request_id, result_code, result_desc, amount, receipt,
+        transaction_time).  The payment is locked and re-read so that
+        concurrent deliveries settle it once; a payment already settled is
+        left alone.  Returns the payment, or None when no payment has the
+        CheckoutRequestID yet.  The caller commits.
+        """
+        payments = cls.search([
+                ('mpesa_checkout_request_id', '=',
+                    outcome.checkout_request_id),
+                ], limit=1)
+        if not payments:
+            return None
+        lock_rows(cls, payments)
+        payment = cls(payments[0].id)
+        if payment.mpesa_account != account:
+            payment._mpesa_review(gettext(
+                    'account_mpesa.msg_mpesa_wrong_account',
+                    account=account.rec_name))
+            return payment
+        success = daraja.is_success_code(outcome.result_code)
+        receipt = getattr(outcome, 'receipt', None)
+        amount = getattr(outcome, 'amount', None)
+        if payment.state != 'processing' or payment.mpesa_state == 'review':
+            if (success and receipt and payment.state == 'succeeded'
+                    and not payment.mpesa_receipt):
+                # A query succeeded the payment; the callback brings the
+                # receipt
+                payment.mpesa_receipt = receipt
+                payment.save()
+                if transaction:
+                    transaction.match(payment)
+            return payment
+        payment.mpesa_checked_at = utc_now()
+        payment.mpesa_result_code = outcome.result_code
+        payment.mpesa_result_desc = outcome.result_desc
+        if not success:
+            payment._mpesa_fail(outcome.result_code, outcome.result_desc)
+            return payment
+        if amount is not None and Decimal(amount) != payment.amount:
+            if transaction:
+                transaction.payment = payment
+                transaction.save()
+            payment._mpesa_review(gettext(
+                    'account_mpesa.msg_mpesa_amount_mismatch',
+                    received=amount, expected=payment.amount))
+            return payment
+        payment.mpesa_receipt = receipt
+        payment.mpesa_state = 'done'
+        payment.mpesa_message = daraja.result_message(outcome.result_code)
+        payment.save()
+        if transaction:
+            transaction.match(payment)
+        clearing_date = nairobi_date(
+            getattr(outcome, 'transaction_time', None))
+        with Transaction().set_context(clearing_date=clearing_date):
+            cls.succeed([payment])
+        return payment
+
+    def _mpesa_query(self):
+        """Ask Daraja about the STK Push; None while the customer has not
+        answered"""
+        account = self.mpesa_account
+        shortcode, passkey = account.stk_credentials
+        try:
+            return account.daraja_client().stk_query(
+                business_shortcode=shortcode, passkey=passkey,
+                checkout_request_id=self.mpesa_checkout_request_id)
+        except daraja.Pending:
+            return None
+
+    @classmethod
+    @ModelView.button
+    def mpesa_check_status(cls, payments):
+        """Ask Daraja about the STK Push of each payment now, then apply the
+        answers (nothing is written while Daraja is asked)"""
+        answers = []
+        for payment in payments:
+            try:
+                answers.append((payment, payment._mpesa_query()))
+            except daraja.DarajaError as exception:
+                raise MpesaPaymentError(gettext(
+                        'account_mpesa.msg_mpesa_check_failed',
+                        payment=payment.rec_name,
+                        error=exception.message)) from exception
+        for payment, outcome in answers:
+            if outcome is None:
+                payment.mpesa_checked_at = utc_now()
+                payment.mpesa_message = gettext(
+                    'account_mpesa.msg_mpesa_still_pending')
+                payment.save()
+            else:
+                cls.mpesa_settle(payment.mpesa_account, outcome)
