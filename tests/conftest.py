@@ -6,12 +6,44 @@ The backend comes from ``TRYTOND_DATABASE_URI`` (SQLite when unset) and the
 database name from ``DB_NAME``.  SQLite's ``:memory:`` database lives in
 one connection only, so end-to-end tests, whose Tryton server runs in
 another thread, use a file database in a temporary folder instead.
-``DB_CACHE`` keeps activated databases between tests and runs.
+
+``DB_CACHE`` keeps activated databases between tests and runs.  Unless it
+is given, the cache is tied to a digest of the module's files, so that a
+change of the module never restores a database built by an older one.
 """
+import glob
+import hashlib
 import os
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.path.join(ROOT, '.cache')
+
+
+def module_digest():
+    "A digest of the files that make the module's database"
+    digest = hashlib.sha256()
+    module = os.path.join(ROOT, 'modules', 'account_mpesa')
+    for pattern in ['*.py', '*.xml', 'view/*.xml', 'tryton.cfg']:
+        for name in sorted(glob.glob(os.path.join(module, pattern))):
+            with open(name, 'rb') as file:
+                digest.update(file.read())
+    return digest.hexdigest()[:12]
+
+
+def drop_postgresql_cache(uri):
+    "Drop the template databases that Tryton's DB_CACHE left in PostgreSQL"
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+            uri.rstrip('/') + '/postgres', autocommit=True) as connection:
+        names = [r[0] for r in connection.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'test-%'")]
+        for name in names:
+            connection.execute(
+                sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+
 
 os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
 BACKEND = os.environ['TRYTOND_DATABASE_URI'].split(':', 1)[0]
@@ -21,7 +53,27 @@ if BACKEND == 'sqlite':
     os.environ.setdefault(
         'TRYTOND_DATABASE__PATH', tempfile.mkdtemp(prefix='account_mpesa-'))
     os.environ.setdefault(
-        'DB_CACHE', os.path.join(ROOT, '.cache', 'sqlite'))
+        'DB_CACHE', os.path.join(CACHE, f'sqlite-{module_digest()}'))
 else:
     os.environ.setdefault('DB_NAME', 'test')
-    os.environ.setdefault('DB_CACHE', 'postgresql://')
+    if 'DB_CACHE' not in os.environ:
+        stamp = os.path.join(CACHE, f'postgresql-{module_digest()}')
+        if not os.path.exists(stamp):
+            drop_postgresql_cache(os.environ['TRYTOND_DATABASE_URI'])
+            os.makedirs(CACHE, exist_ok=True)
+            open(stamp, 'w').close()
+        os.environ['DB_CACHE'] = 'postgresql://'
+
+
+def pytest_collection_modifyitems(config, items):
+    "Skip, saying why, the tests that need PostgreSQL when it is not used"
+    import pytest
+
+    if BACKEND == 'postgresql':
+        return
+    skip = pytest.mark.skip(reason=(
+            "needs PostgreSQL (row locks, concurrent transactions); "
+            "run with TRYTOND_DATABASE_URI=postgresql://..."))
+    for item in items:
+        if 'postgresql' in item.keywords:
+            item.add_marker(skip)

@@ -26,18 +26,9 @@ CONNECT_TIMEOUT = config.getfloat(
     'account_mpesa', 'connect_timeout', default=5)
 READ_TIMEOUT = config.getfloat('account_mpesa', 'read_timeout', default=30)
 
+# The kinds of callback the routes accept (more come with B2C and C2B)
 CALLBACK_KINDS = [
     'stk',
-    'c2b/validation',
-    'c2b/confirmation',
-    'b2c/result',
-    'b2c/timeout',
-    'status/result',
-    'status/timeout',
-    'reversal/result',
-    'reversal/timeout',
-    'balance/result',
-    'balance/timeout',
     ]
 SECRETS = {
     'consumer_key', 'consumer_secret', 'passkey', 'initiator_password',
@@ -126,6 +117,30 @@ class Account(ModelSQL, ModelView):
         "Trusted Proxies",
         help="One address or network per line: the reverse proxies whose "
         "X-Forwarded-For header is believed.")
+    query_delay = fields.TimeDelta(
+        "Query Delay", required=True,
+        domain=[('query_delay', '>=', dt.timedelta(0))],
+        help="How long a payment waits for its callback before M-Pesa is "
+        "asked about it, and between two questions.")
+    review_deadline = fields.TimeDelta(
+        "Review Deadline", required=True,
+        domain=[('review_deadline', '>', dt.timedelta(0))],
+        help="How long after the request a payment without a final answer "
+        "goes to review.")
+    query_rate = fields.Float(
+        "Queries per Second", required=True,
+        domain=[('query_rate', '>', 0)],
+        help="The most questions per second sent to Daraja by the "
+        "reconciliation.")
+    event_attempts = fields.Integer(
+        "Callback Attempts", required=True,
+        domain=[('event_attempts', '>', 0)],
+        help="How many times a callback is processed before it is left in "
+        "error.")
+    event_retention = fields.TimeDelta(
+        "Callback Retention", required=True,
+        domain=[('event_retention', '>=', dt.timedelta(0))],
+        help="How long processed callbacks are kept.")
     daraja_token = fields.Char("Daraja Token", readonly=True, strip=False)
     daraja_token_expires = fields.DateTime(
         "Daraja Token Expires", readonly=True)
@@ -178,6 +193,26 @@ class Account(ModelSQL, ModelView):
     @classmethod
     def default_callback_size_limit(cls):
         return 64 * 1024
+
+    @classmethod
+    def default_query_delay(cls):
+        return dt.timedelta(minutes=2)
+
+    @classmethod
+    def default_review_deadline(cls):
+        return dt.timedelta(hours=24)
+
+    @classmethod
+    def default_query_rate(cls):
+        return 2.0
+
+    @classmethod
+    def default_event_attempts(cls):
+        return 5
+
+    @classmethod
+    def default_event_retention(cls):
+        return dt.timedelta(days=90)
 
     @classmethod
     def preprocess_values(cls, mode, values):

@@ -4,6 +4,7 @@
 own, row locks, and time (Tryton stores naive UTC, M-Pesa lives in
 Nairobi)."""
 import datetime as dt
+import random
 import time
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,8 @@ NAIROBI = ZoneInfo('Africa/Nairobi')
 
 def utc_now():
     "The current time as Tryton stores it: naive UTC"
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.timezone.utc).replace(
+        tzinfo=None, microsecond=0)
 
 
 def to_utc(moment):
@@ -58,29 +60,38 @@ def lock_rows(Model, ids):
                 Literal(1), where=where, for_=For('UPDATE')))
 
 
-def run_in_transaction(func, *args, retries=5):
+def run_in_transaction(func, *args, retries=10):
     """Run func(*args) in a transaction of its own and commit it.
 
     As Tryton's dispatcher does, the work is run again when Tryton asks for
     its locks to be taken at the start (TransactionError) and, a bounded
-    number of times, when a concurrent update conflicts.  func must
-    therefore not talk to Daraja: only database work is repeated safely.
-    The caller's transaction must hold no write lock (SQLite).
+    number of times with a growing random pause, when a lock cannot be had
+    or a concurrent update conflicts.  func must therefore not talk to
+    Daraja: only database work is repeated safely.  The caller's
+    transaction must hold no write lock (SQLite).
     """
     extras = {}
     count = 0
     while True:
-        with Transaction().new_transaction(**extras) as transaction:
-            try:
-                result = func(*args)
-                transaction.commit()
-                return result
-            except TransactionError as exception:
-                transaction.rollback()
-                exception.fix(extras)
-            except backend.DatabaseOperationalError:
-                transaction.rollback()
-                if count >= retries:
-                    raise
-                count += 1
-                time.sleep(0.02 * count)
+        try:
+            with Transaction().new_transaction(**extras) as transaction:
+                try:
+                    result = func(*args)
+                    transaction.commit()
+                    return result
+                except TransactionError as exception:
+                    transaction.rollback()
+                    exception.fix(extras)
+                    continue
+        except backend.DatabaseOperationalError:
+            if count >= retries:
+                raise
+            count += 1
+            time.sleep(random.uniform(0, 0.05 * 2 ** min(count, 6)))
+
+
+def summary(counts):
+    "The counts by outcome of a scheduled run, for its one log line"
+    return ', '.join(
+        f'{n} {k}' for k, n in sorted(counts.items()) if n) or (
+        "nothing to do")

@@ -4,15 +4,17 @@
 processed."""
 import json
 import logging
+from collections import Counter
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
+from trytond.transaction import Transaction
 
 from . import daraja
 from .account import CALLBACK_KINDS
-from .common import lock_rows, run_in_transaction, utc_now
+from .common import lock_rows, run_in_transaction, summary, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ class Event(ModelSQL, ModelView):
             'invisible': ~Eval('error'),
             })
     attempts = fields.Integer("Attempts", required=True, readonly=True)
-    processed_at = fields.DateTime("Processed At", readonly=True)
+    processed_at = fields.DateTime(
+        "Last Processed", readonly=True,
+        help="When processing was last tried.")
     reference = fields.Char(
         "Reference", readonly=True, strip=False,
         help="The CheckoutRequestID or ConversationID the callback is about.")
@@ -144,11 +148,65 @@ class Event(ModelSQL, ModelView):
                 run_in_transaction(cls._record_error, event.id, exception)
 
     @classmethod
+    def process_pending(cls, events=None):
+        """Process again the callbacks left pending or in error (a cron).
+
+        An event is tried again once its account's query delay, doubled at
+        each attempt, has passed since its last try, up to the account's
+        number of attempts; then it is left in 'error' with the reason, for
+        an accountant.  Each event is
+        processed in a transaction of its own.  Logs one summary line.
+        """
+        if events is None:
+            events = cls.search([
+                    ('state', 'in', ['pending', 'error']),
+                    ('company', '=', Transaction().context.get('company')),
+                    ], order=[('received_at', 'ASC'), ('id', 'ASC')])
+        now = utc_now()
+        due, exhausted = [], []
+        for event in events:
+            if event.attempts >= event.account.event_attempts:
+                if event.state == 'pending':
+                    exhausted.append(event.id)
+            elif (not event.processed_at
+                    or event.processed_at + event.account.query_delay
+                    * 2 ** max(event.attempts - 1, 0) <= now):
+                due.append(event)
+        for event_id in exhausted:
+            run_in_transaction(
+                cls._record_error, event_id,
+                gettext('account_mpesa.msg_event_exhausted'))
+        cls.process(due)
+        counts = Counter(cls(e.id).state for e in due)
+        counts['given up'] = len(exhausted)
+        logger.info("M-Pesa callbacks retried: %s", summary(counts))
+
+    @classmethod
+    def purge(cls):
+        """Delete the processed callbacks older than their account's
+        retention (a cron)"""
+        Account = Pool().get('account.payment.mpesa.account')
+        now = utc_now()
+        count = 0
+        for account in Account.search([
+                    ('company', '=', Transaction().context.get('company')),
+                    ]):
+            events = cls.search([
+                    ('account', '=', account.id),
+                    ('state', '=', 'done'),
+                    ('received_at', '<', now - account.event_retention),
+                    ])
+            cls.delete(events)
+            count += len(events)
+        logger.info("M-Pesa callbacks purged: %d", count)
+
+    @classmethod
     def _record_error(cls, event_id, exception):
         event = cls(event_id)
         event.state = 'error'
         event.error = str(exception)
         event.attempts += 1
+        event.processed_at = utc_now()
         event.save()
 
     @classmethod
@@ -160,8 +218,7 @@ class Event(ModelSQL, ModelView):
         event.attempts += 1
         event.state = event.processor(json.loads(event.body))
         event.error = None
-        if event.state != 'pending':
-            event.processed_at = utc_now()
+        event.processed_at = utc_now()
         event.save()
 
     def _process_stk(self, data):
@@ -170,12 +227,17 @@ class Event(ModelSQL, ModelView):
         Payment = pool.get('account.payment')
         Ledger = pool.get('account.payment.mpesa.transaction')
         callback = daraja.parse_stk_callback(data)
+        payment = (
+            Payment.mpesa_lock_request(callback.checkout_request_id)
+            or Payment.mpesa_adopt(self.account, callback))
+        if payment is None:
+            # The callback beat the commit of our own push, or is about a
+            # push whose answer we never got
+            return 'pending'
+        # The payment's lock serializes concurrent deliveries from here
         ledger = None
         if callback.succeeded and callback.receipt:
             ledger = Ledger.record_stk(self.account, callback, event=self)
-        payment = Payment.mpesa_settle(self.account, callback, ledger)
-        if payment is None:
-            # The callback beat the commit of our own push
-            return 'pending'
+        payment.mpesa_apply(self.account, callback, ledger)
         self.payment = payment
         return 'done'

@@ -187,13 +187,15 @@ class Payment(metaclass=PoolMeta):
             ('mpesa_receipt_unique', Unique(t, t.mpesa_receipt),
                 'account_mpesa.msg_payment_receipt_unique'),
             ]
-        cls._buttons['succeed']['invisible'] |= (
-            Eval('process_method') == 'mpesa')
-        if 'succeed_wizard' in cls._buttons:
-            cls._buttons['succeed_wizard']['invisible'] |= (
-                Eval('process_method') == 'mpesa')
-        cls._buttons['fail']['invisible'] |= (
-            Eval('process_method') == 'mpesa')
+        # Only M-Pesa decides, unless it could not and a person reviews
+        decided_by_mpesa = (
+            (Eval('process_method') == 'mpesa')
+            & (Eval('mpesa_state') != 'review'))
+        for name in ['succeed', 'succeed_wizard', 'fail']:
+            if name in cls._buttons:
+                cls._buttons[name]['invisible'] |= decided_by_mpesa
+                cls._buttons[name].setdefault('depends', []).extend(
+                    ['process_method', 'mpesa_state'])
         cls._buttons.update({
                 'mpesa_check_status': {
                     'invisible': (
@@ -334,7 +336,8 @@ class Payment(metaclass=PoolMeta):
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         cursor.execute(*table.update(
-                [table.mpesa_state], ['sending'],
+                [table.mpesa_state, table.mpesa_requested_at],
+                ['sending', utc_now()],
                 where=(table.id == payment_id)
                 & (table.state == 'processing')
                 & (table.mpesa_state == 'requested')))
@@ -364,7 +367,6 @@ class Payment(metaclass=PoolMeta):
         account id and the CheckoutRequestID when Daraja accepted it"""
         payment = cls(payment_id)
         payment.mpesa_attempts = (payment.mpesa_attempts or 0) + 1
-        payment.mpesa_requested_at = utc_now()
         masked = daraja.mask_msisdn(payment.mpesa_phone)
         if isinstance(answer, daraja.OutcomeUnknown):
             logger.warning(
@@ -424,66 +426,125 @@ class Payment(metaclass=PoolMeta):
         logger.warning("Payment %d held for review: %s", self.id, reason)
 
     @classmethod
-    def mpesa_settle(cls, account, outcome, transaction=None):
-        """Apply the outcome of the STK Push of a payment, whatever told it.
-
-        `outcome` has the attributes of a parsed STK callback
-        (checkout_request_id, result_code, result_desc, amount, receipt,
-        transaction_time).  The payment is locked and re-read so that
-        concurrent deliveries settle it once; a payment already settled is
-        left alone.  Returns the payment, or None when no payment has the
-        CheckoutRequestID yet.  The caller commits.
-        """
+    def mpesa_lock_request(cls, checkout_request_id):
+        """The payment of the STK Push, locked and read after the lock so
+        that concurrent deliveries see each other; None when no payment has
+        the CheckoutRequestID yet"""
         payments = cls.search([
-                ('mpesa_checkout_request_id', '=',
-                    outcome.checkout_request_id),
+                ('mpesa_checkout_request_id', '=', checkout_request_id),
                 ], limit=1)
         if not payments:
             return None
         lock_rows(cls, payments)
-        payment = cls(payments[0].id)
-        if payment.mpesa_account != account:
-            payment._mpesa_review(gettext(
+        return cls(payments[0].id)
+
+    @classmethod
+    def mpesa_settle(cls, account, outcome, transaction=None):
+        """Apply the outcome of an STK Push to its payment, whatever told
+        it; return the payment, or None when no payment has the
+        CheckoutRequestID yet.  The caller commits."""
+        payment = cls.mpesa_lock_request(outcome.checkout_request_id)
+        if payment:
+            payment.mpesa_apply(account, outcome, transaction)
+        return payment
+
+    def mpesa_apply(self, account, outcome, transaction=None):
+        """Apply the outcome of the STK Push to the locked payment.
+
+        `outcome` has the attributes of a parsed STK callback
+        (checkout_request_id, result_code, result_desc, amount, receipt,
+        transaction_time); a query's answer lacks the last three.  A
+        payment already settled is left alone, except that a receipt
+        missing from a success learned by a query is recorded.  A success
+        without the amount, for another amount, or on another account's
+        callback URL holds the payment for review.  `transaction` is the
+        ledger record of the receipt.  The caller commits.
+        """
+        if self.mpesa_account != account:
+            self._mpesa_review(gettext(
                     'account_mpesa.msg_mpesa_wrong_account',
                     account=account.rec_name))
-            return payment
+            return
         success = daraja.is_success_code(outcome.result_code)
         receipt = getattr(outcome, 'receipt', None)
         amount = getattr(outcome, 'amount', None)
-        if payment.state != 'processing' or payment.mpesa_state == 'review':
-            if (success and receipt and payment.state == 'succeeded'
-                    and not payment.mpesa_receipt):
+        if self.state != 'processing' or self.mpesa_state == 'review':
+            if (success and receipt and self.state == 'succeeded'
+                    and not self.mpesa_receipt):
                 # A query succeeded the payment; the callback brings the
                 # receipt
-                payment.mpesa_receipt = receipt
-                payment.save()
+                self.mpesa_receipt = receipt
+                self.save()
                 if transaction:
-                    transaction.match(payment)
-            return payment
-        payment.mpesa_checked_at = utc_now()
-        payment.mpesa_result_code = outcome.result_code
-        payment.mpesa_result_desc = outcome.result_desc
+                    transaction.match(self)
+            return
+        self.mpesa_checked_at = utc_now()
+        self.mpesa_result_code = outcome.result_code
+        self.mpesa_result_desc = outcome.result_desc
         if not success:
-            payment._mpesa_fail(outcome.result_code, outcome.result_desc)
-            return payment
-        if amount is not None and Decimal(amount) != payment.amount:
-            if transaction:
-                transaction.payment = payment
-                transaction.save()
-            payment._mpesa_review(gettext(
+            self._mpesa_fail(outcome.result_code, outcome.result_desc)
+            return
+        if isinstance(outcome, daraja.StkCallback):
+            # Only the callback tells the amount; a query's answer does not
+            if amount is None:
+                reason = gettext(
+                    'account_mpesa.msg_mpesa_amount_missing',
+                    expected=self.amount)
+            elif Decimal(amount) != self.amount:
+                reason = gettext(
                     'account_mpesa.msg_mpesa_amount_mismatch',
-                    received=amount, expected=payment.amount))
-            return payment
-        payment.mpesa_receipt = receipt
-        payment.mpesa_state = 'done'
-        payment.mpesa_message = daraja.result_message(outcome.result_code)
-        payment.save()
+                    received=amount, expected=self.amount)
+            else:
+                reason = None
+            if reason:
+                if transaction:
+                    transaction.payment = self
+                    transaction.save()
+                self._mpesa_review(reason)
+                return
+        self.mpesa_receipt = receipt
+        self.mpesa_state = 'done'
+        self.mpesa_message = daraja.result_message(outcome.result_code)
+        self.save()
         if transaction:
-            transaction.match(payment)
+            transaction.match(self)
         clearing_date = nairobi_date(
             getattr(outcome, 'transaction_time', None))
         with Transaction().set_context(clearing_date=clearing_date):
-            cls.succeed([payment])
+            self.__class__.succeed([self])
+
+    @classmethod
+    def mpesa_adopt(cls, account, callback):
+        """Give the request IDs of a successful callback nobody claims to
+        the payment of the account whose push got no answer for the same
+        phone and amount within the review deadline, when there is exactly
+        one; return it.  The caller commits."""
+        if not (callback.succeeded and callback.phone and callback.amount):
+            return None
+        try:
+            phone = daraja.normalize_msisdn(callback.phone)
+        except daraja.InvalidPhoneNumber:
+            return None
+        candidates = cls.search([
+                ('journal.mpesa_account', '=', account.id),
+                ('state', '=', 'processing'),
+                ('mpesa_state', '=', 'unknown'),
+                ('mpesa_phone', '=', phone),
+                ('amount', '=', Decimal(callback.amount)),
+                ('mpesa_requested_at', '>=',
+                    utc_now() - account.review_deadline),
+                ])
+        if len(candidates) != 1:
+            return None
+        payment, = candidates
+        lock_rows(cls, [payment])
+        payment.mpesa_merchant_request_id = callback.merchant_request_id
+        payment.mpesa_checkout_request_id = callback.checkout_request_id
+        payment.mpesa_state = 'pending'
+        payment.save()
+        logger.info(
+            "Payment %d adopts the callback of %s", payment.id,
+            callback.checkout_request_id)
         return payment
 
     def _mpesa_query(self):

@@ -4,14 +4,21 @@
 
 ``POST /<database_name>/daraja/<identifier>/<kind>``: the identifier names
 the M-Pesa account; the callback is stored and committed before it is
-processed, and acknowledged only once stored."""
+processed, and acknowledged only once stored.  It is then processed on
+Tryton's task queue when ``[queue] worker`` is set, else in the same
+process right after the answer is sent."""
+import functools
 import ipaddress
 import json
 import logging
+import threading
 
+import trytond.config as config
+from trytond.pool import Pool
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, abort, with_pool, with_transaction)
 from trytond.transaction import Transaction
+from trytond.worker import run_task
 from trytond.wsgi import app
 
 from .event import KINDS
@@ -19,6 +26,8 @@ from .event import KINDS
 logger = logging.getLogger(__name__)
 
 ACKNOWLEDGEMENT = {'ResultCode': 0, 'ResultDesc': "Accepted"}
+PROCESSING = threading.BoundedSemaphore(
+    config.getint('account_mpesa', 'callback_processes', default=4))
 
 
 def remote_address(request, account):
@@ -87,5 +96,25 @@ def callback(request, pool, identifier, kind):
         return json_response(
             {'ResultCode': 1, 'ResultDesc': "Malformed callback"},
             HTTPStatus.BAD_REQUEST)
-    Event.__queue__.process([event])
-    return json_response(ACKNOWLEDGEMENT)
+    response = json_response(ACKNOWLEDGEMENT)
+    if config.getboolean('queue', 'worker', default=False):
+        Event.__queue__.process([event])
+    else:
+        # Acknowledge first: Daraja waits only for the answer
+        response.call_on_close(functools.partial(
+                process_event, pool.database_name, event.id))
+    return response
+
+
+def process_event(database_name, event_id):
+    """Process the event once its callback was answered, a few at a time
+    per process so that a burst of callbacks does not take every database
+    connection from the answering of the next ones"""
+    Event = Pool(database_name).get('account.payment.mpesa.event')
+    with PROCESSING:
+        with Transaction().start(
+                database_name, 0, readonly=True) as transaction:
+            Event.process([Event(event_id)])
+        # The tasks the processing queued, as with_transaction runs them
+        while transaction.tasks:
+            run_task(database_name, transaction.tasks.pop())

@@ -1,7 +1,7 @@
 # This file is part of account_mpesa.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 """Request M-Pesa Payment from the sale form (with sale_payment)."""
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
@@ -121,7 +121,9 @@ class RequestPayment(Wizard):
             'company': sale.company.id,
             'journal': journals[0].id if len(journals) == 1 else None,
             'phone': phone,
-            'amount': due.quantize(Decimal(1)) if due > 0 else None,
+            'amount': (
+                due.quantize(Decimal(1), rounding=ROUND_DOWN)
+                if due >= 1 else None),
             'amount_due': due,
             'currency': sale.currency.id,
             'account_reference': (sale.number or '')[:12] or None,

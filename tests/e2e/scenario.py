@@ -161,15 +161,22 @@ def sale_confirmed(sale):
     return confirmed
 
 
-def post_clearing_moves():
-    "Run the clearing posting cron as trytond-cron would"
+def run_cron(method):
+    "Run the scheduled task of method once, as trytond-cron would"
     Cron = Model.get('ir.cron')
-    cron, = Cron.find([
-            ('method', '=',
-                'account.payment.journal|cron_post_clearing_moves'),
-            ])
+    cron, = Cron.find([('method', '=', method)])
     assert cron.active
     cron.click('run_once')
+
+
+def post_clearing_moves():
+    "Run the clearing posting cron"
+    run_cron('account.payment.journal|cron_post_clearing_moves')
+
+
+def reconcile():
+    "Run the M-Pesa reconciliation cron"
+    run_cron('account.payment|mpesa_reconcile')
 
 
 def today_in_nairobi():

@@ -162,7 +162,7 @@ def test_amount_mismatch(shop, simulator, tryton_url):
     assert response.status_code == 200
     assert response.json()['ResultCode'] == 0
 
-    payment.reload()
+    assert wait_for(payment_settled(payment))
     assert payment.state == 'processing'
     assert payment.mpesa_state == 'review'
     assert "10" in payment.mpesa_message

@@ -53,9 +53,14 @@ def test_drop_is_seeded(daraja, eventually):
         daraja.sim.reset()
         daraja.token()
         daraja.sim.set_faults(drop_callbacks=0.5, drop_seed=7)
-        ids = [daraja.stk_push(phone=_phone(i)).json()['CheckoutRequestID']
-            for i in range(12)]
-        eventually(lambda: len(daraja.sim.ledger) == 12)
+        ids = []
+        for i in range(12):
+            # One at a time: the draws follow the order of the callbacks
+            ids.append(
+                daraja.stk_push(phone=_phone(i)).json()['CheckoutRequestID'])
+            eventually(lambda: len(daraja.sim.ledger) == i + 1)
+            eventually(lambda: len(daraja.sim.callbacks)
+                + len(daraja.sim.dropped_callbacks) == i + 1)
         dropped = {d['json']['Body']['stkCallback']['CheckoutRequestID']
             for d in daraja.sim.dropped_callbacks}
         return [i in dropped for i in ids]

@@ -1,0 +1,166 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Chasing the M-Pesa payments whose answer did not come."""
+import logging
+import time
+from collections import Counter
+
+import trytond.config as config
+from trytond.i18n import gettext
+from trytond.pool import Pool, PoolMeta
+from trytond.transaction import Transaction
+
+from . import daraja
+from .common import run_in_transaction, summary, utc_now
+
+logger = logging.getLogger(__name__)
+
+BATCH = config.getint('account_mpesa', 'reconcile_batch', default=500)
+OPEN_STATES = ['requested', 'sending', 'pending', 'unknown']
+
+
+class Run:
+    """The state of one reconciliation run: its time, the spacing of the
+    questions per account, the accounts Daraja throttles and those whose
+    waiting callbacks were processed"""
+
+    def __init__(self):
+        self.now = utc_now()
+        self.throttled = set()
+        self.swept = set()
+        self._next = {}
+
+    def wait(self, account):
+        "Wait for the account's turn to ask Daraja"
+        now = time.monotonic()
+        next_ = self._next.get(account.id, now)
+        if next_ > now:
+            time.sleep(next_ - now)
+        self._next[account.id] = max(now, next_) + 1 / account.query_rate
+
+
+class Payment(metaclass=PoolMeta):
+    __name__ = 'account.payment'
+
+    @classmethod
+    def mpesa_reconcile(cls, payments=None):
+        """Chase the M-Pesa payments still processing (a cron).
+
+        Requested payments are sent.  A payment that waited past its
+        account's query delay is asked about with STK Query and the answer
+        applied by mpesa_settle, each payment in a transaction of its own;
+        a payment whose push got no answer adopts a matching callback;
+        a payment past the review deadline goes to review with the reason.
+        Questions are spaced per account by its rate and stop for the run
+        when Daraja throttles.  Daraja and network errors are logged and
+        the payment left for the next run.  Logs one summary line.
+        """
+        if payments is None:
+            payments = cls.search([
+                    ('state', '=', 'processing'),
+                    ('journal.process_method', '=', 'mpesa'),
+                    ('mpesa_state', 'in', OPEN_STATES),
+                    ('company', '=', Transaction().context.get('company')),
+                    ],
+                order=[('mpesa_checked_at', 'ASC NULLS FIRST'), ('id', 'ASC')],
+                limit=BATCH)
+        counts = Counter()
+        requested = [p for p in payments if p.mpesa_state == 'requested']
+        if requested:
+            cls.mpesa_send(requested)
+            counts['sent'] += len(requested)
+        run = Run()
+        for payment in payments:
+            if payment.mpesa_state != 'requested':
+                counts[payment._mpesa_chase(run)] += 1
+        logger.info("M-Pesa reconciliation: %s", summary(counts))
+        return counts
+
+    def _mpesa_chase(self, run):
+        "Chase the payment; return what became of it"
+        pool = Pool()
+        Event = pool.get('account.payment.mpesa.event')
+        cls = self.__class__
+        account = self.mpesa_account
+        requested_at = self.mpesa_requested_at or self.create_date
+        if run.now - requested_at >= account.review_deadline:
+            run_in_transaction(cls._mpesa_hold_late, self.id)
+            return 'review'
+        if run.now - requested_at < account.query_delay:
+            return 'waiting'
+        if self.mpesa_state == 'sending':
+            # The process that claimed it stopped before recording the answer
+            run_in_transaction(cls._mpesa_mark_unknown, self.id)
+            return 'unknown'
+        if self.mpesa_state == 'unknown':
+            # Only a callback can tell: it may be waiting for a payment
+            if account.id not in run.swept:
+                run.swept.add(account.id)
+                Event.process(Event.search([
+                            ('account', '=', account.id),
+                            ('kind', '=', 'stk'),
+                            ('state', '=', 'pending'),
+                            ]))
+            return 'unknown'
+        if (self.mpesa_checked_at
+                and run.now - self.mpesa_checked_at < account.query_delay):
+            return 'waiting'
+        if account.id in run.throttled:
+            return 'throttled'
+        run.wait(account)
+        try:
+            outcome = self._mpesa_query()
+        except daraja.Throttled as exception:
+            logger.warning(
+                "Daraja throttles account %d, stopping its queries: %s",
+                account.id, exception)
+            run.throttled.add(account.id)
+            return 'throttled'
+        except daraja.DarajaError as exception:
+            logger.warning(
+                "Payment %d could not be checked: %s", self.id, exception)
+            return 'error'
+        if outcome is None:
+            run_in_transaction(cls._mpesa_record_pending, self.id)
+            return 'pending'
+        return run_in_transaction(cls._mpesa_settle_payment, self.id, outcome)
+
+    @classmethod
+    def _mpesa_settle_payment(cls, payment_id, outcome):
+        "Apply an outcome to the payment; return its state"
+        payment = cls(payment_id)
+        payment = cls.mpesa_settle(payment.mpesa_account, outcome)
+        return payment.mpesa_state if payment.mpesa_state == 'review' else (
+            payment.state)
+
+    @classmethod
+    def _mpesa_record_pending(cls, payment_id):
+        payment = cls(payment_id)
+        payment.mpesa_checked_at = utc_now()
+        payment.mpesa_message = gettext(
+            'account_mpesa.msg_mpesa_still_pending')
+        payment.save()
+
+    @classmethod
+    def _mpesa_mark_unknown(cls, payment_id):
+        payment = cls(payment_id)
+        if payment.mpesa_state == 'sending':
+            payment.mpesa_state = 'unknown'
+            payment.mpesa_message = gettext(
+                'account_mpesa.msg_mpesa_unknown')
+            payment.save()
+
+    @classmethod
+    def _mpesa_hold_late(cls, payment_id):
+        "Hold for review a payment that got no final answer in time"
+        payment = cls(payment_id)
+        if payment.state != 'processing' or payment.mpesa_state == 'review':
+            return
+        if payment.mpesa_state == 'pending':
+            key = 'account_mpesa.msg_mpesa_late_pending'
+        else:
+            key = 'account_mpesa.msg_mpesa_late_unknown'
+        payment._mpesa_review(gettext(
+                key, deadline=payment.mpesa_account.review_deadline,
+                amount=payment.amount,
+                phone=daraja.mask_msisdn(payment.mpesa_phone)))

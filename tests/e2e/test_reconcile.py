@@ -1,0 +1,221 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""No payment stranded: the reconciliation cron, the callback retries and
+the purge, against a simulator that drops, delays or stalls."""
+import datetime as dt
+import time
+from decimal import Decimal
+
+import pytest
+from proteus import Model
+
+from trytond.modules.account_mpesa import account as account_module
+
+from .scenario import (
+    create_quotation, payment_settled, reconcile, request_payment, run_cron,
+    wait_for)
+
+pytestmark = pytest.mark.e2e
+
+
+def configure(account, **values):
+    for name, value in values.items():
+        setattr(account, name, value)
+    account.save()
+
+
+def request_payments(shop, count, amount=100):
+    "One sale and one STK Push per payment, each to its own phone"
+    payments = []
+    for i in range(count):
+        sale = create_quotation(
+            shop.customer, amount, phone=f'+254 7{10 + i:02d} 123 456')
+        payments.append(request_payment(sale).form.payment)
+    return payments
+
+
+def pushes(simulator):
+    return [r for r in simulator.requests
+        if r['path'].endswith('/stkpush/v1/processrequest')]
+
+
+def test_lost_callbacks(shop, simulator):
+    "Callbacks that never come: the cron asks and settles every payment"
+    simulator.set_faults(drop_callbacks=0.3, drop_seed=3)
+    payments = request_payments(shop, 10)
+    assert wait_for(lambda: len(simulator.callbacks)
+        + len(simulator.dropped_callbacks) == 10)
+    assert simulator.dropped_callbacks, "the fault dropped nothing"
+    configure(shop.mpesa_account, query_delay=dt.timedelta(0))
+
+    reconcile()
+
+    for payment in payments:
+        payment.reload()
+        assert payment.state == 'succeeded', payment.mpesa_message
+    dropped = {c['json']['Body']['stkCallback']['CheckoutRequestID']
+        for c in simulator.dropped_callbacks}
+    queried = {p for p in payments if p.mpesa_checkout_request_id in dropped}
+    assert queried and all(not p.mpesa_receipt for p in queried)
+    assert all(p.clearing_move for p in payments)
+    assert len(pushes(simulator)) == 10
+
+
+def test_late_callback_after_reconcile(shop, simulator):
+    "A callback after the cron settled the payment only brings the receipt"
+    simulator.set_faults(callback_delay=1.5)
+    payment, = request_payments(shop, 1)
+    configure(shop.mpesa_account, query_delay=dt.timedelta(0))
+    reconcile()
+    payment.reload()
+    assert payment.state == 'succeeded'
+    assert not payment.mpesa_receipt
+    move = payment.clearing_move
+
+    assert wait_for(lambda: simulator.callbacks)
+    entry, = simulator.ledger
+    assert wait_for(lambda: payment.reload() or payment.mpesa_receipt)
+    assert payment.mpesa_receipt == entry['receipt']
+    assert payment.state == 'succeeded'
+    assert payment.clearing_move == move
+    Ledger = Model.get('account.payment.mpesa.transaction')
+    receipt, = Ledger.find([])
+    assert receipt.payment == payment
+    assert receipt.state == 'matched'
+    Move = Model.get('account.move')
+    assert len(Move.find([('origin', '=', str(payment))])) == 1
+
+
+def test_outcome_unknown(shop, simulator, monkeypatch):
+    "A push whose answer never came is never sent again, and still settles"
+    monkeypatch.setattr(account_module, 'READ_TIMEOUT', 0.5)
+    simulator.set_faults(slow_response=1.5)
+    sale = create_quotation(shop.customer, 700)
+    wizard = request_payment(sale)
+    payment = wizard.form.payment
+    assert payment.mpesa_state == 'unknown'
+    assert "Do not ask the customer again" in wizard.form.message
+    monkeypatch.undo()
+
+    # The push went through: its callback is adopted by the payment
+    assert wait_for(payment_settled(payment))
+    assert payment.state == 'succeeded'
+    assert payment.mpesa_receipt == simulator.ledger[0]['receipt']
+    simulator.set_faults(slow_response=0)
+    configure(shop.mpesa_account, query_delay=dt.timedelta(0))
+    reconcile()
+    assert len(pushes(simulator)) == 1
+
+
+def test_unknown_outcome_without_callback_goes_to_review(
+        shop, simulator, monkeypatch):
+    "Unknown and no callback: review after the deadline, never a resend"
+    monkeypatch.setattr(account_module, 'READ_TIMEOUT', 0.5)
+    simulator.set_faults(slow_response=1.5, drop_callbacks=1.0)
+    payment, = request_payments(shop, 1)
+    monkeypatch.undo()
+    assert payment.mpesa_state == 'unknown'
+    simulator.set_faults(slow_response=0)
+    configure(
+        shop.mpesa_account, query_delay=dt.timedelta(0),
+        review_deadline=dt.timedelta(seconds=2))
+    reconcile()
+    payment.reload()
+    assert payment.state == 'processing'
+    assert payment.mpesa_state == 'unknown'
+    time.sleep(2.1)
+    reconcile()
+    payment.reload()
+    assert payment.state == 'processing'
+    assert payment.mpesa_state == 'review'
+    assert "never confirmed receiving the request" in payment.mpesa_message
+    assert "2547*****456" in payment.mpesa_message
+    assert len(pushes(simulator)) == 1
+
+
+def test_deadline(shop, simulator):
+    "A prompt never answered ends in review with the reason"
+    simulator.set_customer('254710123456', 'never')
+    payment, = request_payments(shop, 1)
+    configure(
+        shop.mpesa_account, query_delay=dt.timedelta(0),
+        review_deadline=dt.timedelta(seconds=2))
+    reconcile()
+    payment.reload()
+    assert payment.mpesa_state == 'pending'
+    assert payment.mpesa_checked_at
+    time.sleep(2.1)
+    reconcile()
+    payment.reload()
+    assert payment.state == 'processing'
+    assert payment.mpesa_state == 'review'
+    assert "no final answer within 0:00:02" in payment.mpesa_message
+
+    # A person decides now
+    payment.click('fail')
+    assert payment.state == 'failed'
+
+
+def test_daraja_down(shop, simulator):
+    "Half the calls fail for a while: nothing lost, nothing pushed twice"
+    simulator.set_faults(
+        error_5xx_ratio=0.5, error_5xx_seed=5, drop_callbacks=0.5,
+        drop_seed=5)
+    payments = request_payments(shop, 8)
+    waiting = [p for p in payments if p.mpesa_state == 'requested']
+    assert waiting, "no push was refused"
+    simulator.set_faults(error_5xx_ratio=0, drop_callbacks=0)
+    configure(shop.mpesa_account, query_delay=dt.timedelta(0))
+    reconcile()
+    reconcile()
+    for payment in payments:
+        assert wait_for(payment_settled(payment))
+        assert payment.state == 'succeeded', payment.mpesa_message
+    accepted = [r for r in pushes(simulator) if r['status'] == 200]
+    assert len(accepted) == 8
+    assert len({r['json']['PhoneNumber'] for r in accepted}) == 8
+
+
+def test_retry_and_give_up_callbacks(shop, simulator, tryton_url):
+    "A callback for no payment is retried, then left in error"
+    from .test_callbacks import callback_url, stk_callback
+    import requests
+
+    configure(
+        shop.mpesa_account, event_attempts=2, query_delay=dt.timedelta(0))
+    response = requests.post(
+        callback_url(tryton_url, shop.mpesa_account.callback_identifier),
+        json=stk_callback('ws_CO_nobody', 100))
+    assert response.status_code == 200
+    Event = Model.get('account.payment.mpesa.event')
+    assert wait_for(lambda: Event.find([('attempts', '=', 1)]))
+    event, = Event.find([])
+    assert event.state == 'pending'
+
+    run_cron('account.payment.mpesa.event|process_pending')
+    event.reload()
+    assert event.state == 'pending'
+    assert event.attempts == 2
+
+    run_cron('account.payment.mpesa.event|process_pending')
+    event.reload()
+    assert event.state == 'error'
+    assert "after all its attempts" in event.error
+
+
+def test_purge(shop, simulator):
+    "Processed callbacks older than the retention are deleted"
+    payment, = request_payments(shop, 1)
+    assert wait_for(payment_settled(payment))
+    Event = Model.get('account.payment.mpesa.event')
+    assert wait_for(lambda: [e.state for e in Event.find([])] == ['done'])
+    run_cron('account.payment.mpesa.event|purge')
+    assert len(Event.find([])) == 1
+    configure(shop.mpesa_account, event_retention=dt.timedelta(0))
+    time.sleep(1)
+    run_cron('account.payment.mpesa.event|purge')
+    assert not Event.find([])
+    Ledger = Model.get('account.payment.mpesa.transaction')
+    receipt, = Ledger.find([])
+    assert receipt.amount == Decimal(100)
+    assert not receipt.event
