@@ -26,9 +26,15 @@ CONNECT_TIMEOUT = config.getfloat(
     'account_mpesa', 'connect_timeout', default=5)
 READ_TIMEOUT = config.getfloat('account_mpesa', 'read_timeout', default=30)
 
-# The kinds of callback the routes accept (more come with B2C and C2B)
+# The kinds of callback the routes accept
 CALLBACK_KINDS = [
     'stk',
+    'b2c/result',
+    'b2c/timeout',
+    'reversal/result',
+    'reversal/timeout',
+    'status/result',
+    'status/timeout',
     ]
 SECRETS = {
     'consumer_key', 'consumer_secret', 'passkey', 'initiator_password',
@@ -81,6 +87,14 @@ class Account(ModelSQL, ModelView):
         "to encrypt the initiator password.")
     certificate_name = fields.Char("Certificate Name")
     b2c_shortcode = fields.Char("B2C Shortcode")
+    reversal_enabled = fields.Boolean(
+        "Reversals",
+        help="The initiator has the Reversal role: refunds can reverse the "
+        "original receipt.")
+    payout_four_eyes = fields.Boolean(
+        "Approver Differs from Submitter",
+        help="A payout must be approved by another user than the one who "
+        "submitted it.")
     stk_minimum = fields.Numeric(
         "STK Minimum", digits=(16, 0), required=True,
         domain=[('stk_minimum', '>=', 1)])
@@ -173,6 +187,10 @@ class Account(ModelSQL, ModelView):
     @classmethod
     def default_shortcode_type(cls):
         return 'paybill'
+
+    @classmethod
+    def default_payout_four_eyes(cls):
+        return True
 
     @classmethod
     def default_stk_minimum(cls):

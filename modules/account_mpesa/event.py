@@ -20,18 +20,6 @@ logger = logging.getLogger(__name__)
 
 
 
-def stk_reference(data):
-    "The CheckoutRequestID of an STK callback, checking its shape"
-    return daraja.parse_stk_callback(data).checkout_request_id
-
-
-# The kinds of callback processed, each with the function that checks the
-# shape of the body and reads which request it is about
-KINDS = {
-    'stk': stk_reference,
-    }
-
-
 class Event(ModelSQL, ModelView):
     "M-Pesa Callback Event"
     __name__ = 'account.payment.mpesa.event'
@@ -99,6 +87,15 @@ class Event(ModelSQL, ModelView):
         return getattr(self, '_process_' + self.kind.replace('/', '_'))
 
     @classmethod
+    def callback_kinds(cls):
+        """The kinds of callback processed, each with the function that
+        checks the shape of a body and returns the request it is about"""
+        return {
+            'stk': lambda data: (
+                daraja.parse_stk_callback(data).checkout_request_id),
+            }
+
+    @classmethod
     def receive(cls, account, kind, body, remote_address):
         """Store a callback as it came; the caller commits before the event
         is processed.  A body that is not a JSON object of the kind's shape
@@ -111,7 +108,7 @@ class Event(ModelSQL, ModelView):
             data = json.loads(body)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
-            event.reference = KINDS[kind](data)
+            event.reference = cls.callback_kinds()[kind](data)
         except (ValueError, daraja.ParseError) as exception:
             event.state = 'error'
             event.error = gettext(

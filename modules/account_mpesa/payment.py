@@ -6,6 +6,7 @@ Receivable payments are collected by STK Push.  Every outcome, whether a
 callback or a query told it, is applied by :meth:`Payment.mpesa_settle`."""
 import datetime as dt
 import logging
+import uuid
 from decimal import Decimal
 
 from trytond.i18n import gettext
@@ -283,10 +284,6 @@ class Payment(metaclass=PoolMeta):
                         payment=payment.rec_name,
                         amount=payment.amount,
                         minimum=minimum, maximum=maximum))
-            if payment.kind == 'payable':
-                raise MpesaPaymentError(gettext(
-                        'account_mpesa.msg_payment_payable',
-                        payment=payment.rec_name))
 
     def process_mpesa(self):
         "Queue the STK Push of the payment"
@@ -322,17 +319,19 @@ class Payment(metaclass=PoolMeta):
             if not run_in_transaction(cls._mpesa_claim, payment.id):
                 continue
             with Transaction().new_transaction(readonly=True):
-                answer = cls(payment.id)._mpesa_stk_push()
-            account_id, checkout_request_id = run_in_transaction(
-                cls._mpesa_record_push, payment.id, answer)
-            if checkout_request_id:
+                answer = cls(payment.id)._mpesa_request()
+            account_id, reference = run_in_transaction(
+                cls._mpesa_record_request, payment.id, answer)
+            if reference:
                 # The callback may have come before the commit
-                Event.process_waiting(account_id, checkout_request_id)
+                Event.process_waiting(account_id, reference)
 
     @classmethod
     def _mpesa_claim(cls, payment_id):
         """Move a requested payment to 'sending'; tell whether this
-        transaction won it"""
+        transaction won it.  A payout gets its OriginatorConversationID
+        here, before it is sent, so that it can be asked about whatever
+        happens next."""
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         cursor.execute(*table.update(
@@ -341,36 +340,52 @@ class Payment(metaclass=PoolMeta):
                 where=(table.id == payment_id)
                 & (table.state == 'processing')
                 & (table.mpesa_state == 'requested')))
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        payment = cls(payment_id)
+        if payment.mpesa_needs_conversation_id:
+            payment.mpesa_originator_conversation_id = uuid.uuid4().hex
+            payment.save()
+        return True
 
-    def _mpesa_stk_push(self):
-        "Send the STK Push; return Daraja's answer or the DarajaError"
-        account = self.mpesa_account
-        shortcode, passkey = account.stk_credentials
+    def _mpesa_request(self):
+        "Send the request of the payment; return Daraja's answer or error"
         try:
-            return account.daraja_client().stk_push(
-                business_shortcode=shortcode,
-                passkey=passkey,
-                amount=int(self.amount),
-                phone=self.mpesa_phone,
-                callback_url=account.callback_url('stk'),
-                account_reference=self.mpesa_reference,
-                description=self.mpesa_description or self.mpesa_reference,
-                party_b=account.party_b,
-                transaction_type=account.stk_transaction_type)
+            return self._mpesa_send()
         except daraja.DarajaError as exception:
             return exception
 
+    @property
+    def mpesa_needs_conversation_id(self):
+        "Whether the request is identified by our OriginatorConversationID"
+        return False
+
+    def _mpesa_send(self):
+        "Send the STK Push of a receivable payment; return Daraja's answer"
+        account = self.mpesa_account
+        shortcode, passkey = account.stk_credentials
+        return account.daraja_client().stk_push(
+            business_shortcode=shortcode,
+            passkey=passkey,
+            amount=int(self.amount),
+            phone=self.mpesa_phone,
+            callback_url=account.callback_url('stk'),
+            account_reference=self.mpesa_reference,
+            description=self.mpesa_description or self.mpesa_reference,
+            party_b=account.party_b,
+            transaction_type=account.stk_transaction_type)
+
     @classmethod
-    def _mpesa_record_push(cls, payment_id, answer):
-        """Record the answer to the STK Push of the payment; return the
-        account id and the CheckoutRequestID when Daraja accepted it"""
+    def _mpesa_record_request(cls, payment_id, answer):
+        """Record Daraja's answer to the request of the payment; return the
+        account id and the reference of the callback to wait for when
+        Daraja accepted it"""
         payment = cls(payment_id)
         payment.mpesa_attempts = (payment.mpesa_attempts or 0) + 1
-        masked = daraja.mask_msisdn(payment.mpesa_phone)
+        reference = None
         if isinstance(answer, daraja.OutcomeUnknown):
             logger.warning(
-                "STK Push of payment %d has an unknown outcome: %s",
+                "M-Pesa request of payment %d has an unknown outcome: %s",
                 payment.id, answer)
             payment.mpesa_state = 'unknown'
             payment.mpesa_message = gettext(
@@ -379,7 +394,7 @@ class Payment(metaclass=PoolMeta):
         elif isinstance(answer, (
                     daraja.Unavailable, daraja.Throttled, daraja.TokenError)):
             logger.warning(
-                "STK Push of payment %d not sent, will retry: %s",
+                "M-Pesa request of payment %d not sent, will retry: %s",
                 payment.id, answer)
             payment.mpesa_state = 'requested'
             payment.mpesa_message = gettext(
@@ -387,17 +402,24 @@ class Payment(metaclass=PoolMeta):
             payment.save()
         elif isinstance(answer, daraja.DarajaError):
             logger.info(
-                "STK Push of payment %d refused: %s", payment.id, answer)
+                "M-Pesa request of payment %d refused: %s", payment.id, answer)
             payment._mpesa_fail(answer.code, answer.message, answer.message)
         else:
-            payment.mpesa_merchant_request_id = answer.merchant_request_id
-            payment.mpesa_checkout_request_id = answer.checkout_request_id
-            payment.mpesa_state = 'pending'
-            payment.mpesa_message = gettext(
-                'account_mpesa.msg_mpesa_prompt_sent', phone=masked)
-            payment.save()
-            logger.info("STK Push of payment %d sent to %s", payment.id, masked)
-        return payment.mpesa_account.id, payment.mpesa_checkout_request_id
+            reference = payment._mpesa_accepted(answer)
+        return payment.mpesa_account.id, reference
+
+    def _mpesa_accepted(self, answer):
+        """Record that Daraja accepted the STK Push; return the reference of
+        its callback"""
+        masked = daraja.mask_msisdn(self.mpesa_phone)
+        self.mpesa_merchant_request_id = answer.merchant_request_id
+        self.mpesa_checkout_request_id = answer.checkout_request_id
+        self.mpesa_state = 'pending'
+        self.mpesa_message = gettext(
+            'account_mpesa.msg_mpesa_prompt_sent', phone=masked)
+        self.save()
+        logger.info("STK Push of payment %d sent to %s", self.id, masked)
+        return self.mpesa_checkout_request_id
 
     @property
     def mpesa_reference(self):

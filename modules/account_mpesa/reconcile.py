@@ -92,6 +92,8 @@ class Payment(metaclass=PoolMeta):
             # The process that claimed it stopped before recording the answer
             run_in_transaction(cls._mpesa_mark_unknown, self.id)
             return 'unknown'
+        if self.kind == 'payable':
+            return self._mpesa_chase_payout(run)
         if self.mpesa_state == 'unknown':
             # Only a callback can tell: it may be waiting for a payment
             if account.id not in run.swept:
@@ -124,6 +126,32 @@ class Payment(metaclass=PoolMeta):
             run_in_transaction(cls._mpesa_record_pending, self.id)
             return 'pending'
         return run_in_transaction(cls._mpesa_settle_payment, self.id, outcome)
+
+    def _mpesa_chase_payout(self, run):
+        """Ask Transaction Status about a payout whose result did not come
+        or that timed out in M-Pesa's queue; the answer comes by callback"""
+        account = self.mpesa_account
+        if (self.mpesa_checked_at
+                and run.now - self.mpesa_checked_at < account.query_delay):
+            return 'waiting'
+        if account.id in run.throttled:
+            return 'throttled'
+        run.wait(account)
+        try:
+            request_id = self._mpesa_ask_status()
+        except daraja.Throttled as exception:
+            logger.warning(
+                "Daraja throttles account %d, stopping its queries: %s",
+                account.id, exception)
+            run.throttled.add(account.id)
+            return 'throttled'
+        except daraja.DarajaError as exception:
+            logger.warning(
+                "Payout %d could not be checked: %s", self.id, exception)
+            return 'error'
+        run_in_transaction(
+            self.__class__._mpesa_record_status_request, self.id, request_id)
+        return 'asked'
 
     @classmethod
     def _mpesa_settle_payment(cls, payment_id, outcome):

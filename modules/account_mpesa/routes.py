@@ -21,7 +21,6 @@ from trytond.transaction import Transaction
 from trytond.worker import run_task
 from trytond.wsgi import app
 
-from .event import KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def callback(request, pool, identifier, kind):
     accounts = Account.search([
             ('callback_identifier', '=', identifier),
             ], limit=1)
-    if not accounts or kind not in KINDS:
+    if not accounts or kind not in Event.callback_kinds():
         abort(HTTPStatus.NOT_FOUND)
     account, = accounts
     address = remote_address(request, account)

@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 from proteus import Model
 
+from trytond.modules.account_mpesa import daraja
+
 from .scenario import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
@@ -71,3 +73,45 @@ def test_duplicate_storm(shop, simulator):
     Move = Model.get('account.move')
     moves = Move.find([('origin', 'like', 'account.payment,%')])
     assert len(moves) == STORM_PAYMENTS
+
+
+def test_shared_token(shop, simulator):
+    """Processes that find the token expired at once ask Daraja for one
+    new token, and keep working when each new token cancels the old one"""
+    import threading
+
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+
+    simulator.set_faults(invalidate_token_on_reissue=True)
+    database = os.environ['DB_NAME']
+    Account = Pool(database).get('account.payment.mpesa.account')
+    barrier = threading.Barrier(8)
+    tokens, errors = [], []
+
+    def worker():
+        with Transaction().start(database, 0):
+            client = Account(shop.mpesa_account.id).daraja_client()
+            barrier.wait()
+            tokens.append(client.token())
+            # Each process keeps calling Daraja with the shared token
+            try:
+                client.stk_query(
+                    business_shortcode=simulator.shortcode,
+                    passkey=simulator.passkey,
+                    checkout_request_id='ws_CO_unknown')
+            except daraja.InvalidRequest:
+                pass  # Daraja answered: the token was accepted
+            except Exception as exception:
+                errors.append(exception)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    oauth = [r for r in simulator.requests
+        if r['path'].startswith('/oauth/')]
+    assert len(oauth) == 1
+    assert len(set(tokens)) == 1
+    assert not errors, errors
