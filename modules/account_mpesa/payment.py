@@ -482,14 +482,15 @@ class Payment(metaclass=PoolMeta):
         callback URL holds the payment for review.  `transaction` is the
         ledger record of the receipt.  The caller commits.
         """
-        if self.mpesa_account != account:
-            self._mpesa_review(gettext(
-                    'account_mpesa.msg_mpesa_wrong_account',
-                    account=account.rec_name))
-            return
         success = daraja.is_success_code(outcome.result_code)
         receipt = getattr(outcome, 'receipt', None)
         amount = getattr(outcome, 'amount', None)
+        if self.mpesa_account != account:
+            if self.state == 'processing':
+                self._mpesa_review(gettext(
+                        'account_mpesa.msg_mpesa_wrong_account',
+                        account=account.rec_name))
+            return
         if self.state != 'processing' or self.mpesa_state == 'review':
             if (success and receipt and self.state == 'succeeded'
                     and not self.mpesa_receipt):

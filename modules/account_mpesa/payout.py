@@ -160,6 +160,21 @@ class Payment(metaclass=PoolMeta):
                         payment=payment.rec_name))
         super().approve(payments)
 
+    @classmethod
+    def validate_fields(cls, payments, field_names):
+        super().validate_fields(payments, field_names)
+        if field_names & {'amount', 'mpesa_refund_of', 'state'}:
+            for payment in payments:
+                original = payment.mpesa_refund_of
+                if (original and payment.state != 'failed'
+                        and original.mpesa_refundable < 0):
+                    raise MpesaPaymentError(gettext(
+                            'account_mpesa.msg_refund_above_refundable',
+                            payment=original.rec_name,
+                            amount=payment.amount,
+                            refundable=original.mpesa_refundable
+                            + payment.amount))
+
     def process_mpesa(self):
         if self.kind == 'payable':
             self.check_mpesa_payout()
@@ -170,11 +185,12 @@ class Payment(metaclass=PoolMeta):
         account = self.mpesa_account
         with without_check_access():
             account = account.__class__(account.id)
+            needed = ['initiator_name', 'initiator_password', 'certificate']
+            if self.mpesa_payout_method != 'reversal':
+                needed.insert(0, 'b2c_shortcode')
             missing = [
                 account.__class__._fields[name].string
-                for name in ['b2c_shortcode', 'initiator_name',
-                    'initiator_password', 'certificate']
-                if not getattr(account, name)]
+                for name in needed if not getattr(account, name)]
             if missing:
                 raise MpesaPaymentError(gettext(
                         'account_mpesa.msg_payout_setup_missing',
@@ -222,7 +238,7 @@ class Payment(metaclass=PoolMeta):
                 security_credential=self._mpesa_security_credential(),
                 transaction_id=self.mpesa_refund_of.mpesa_receipt,
                 amount=int(self.amount),
-                receiver_party=account.business_shortcode,
+                receiver_party=account.party_b,
                 result_url=account.callback_url('reversal/result'),
                 queue_timeout_url=account.callback_url('reversal/timeout'),
                 remarks=remarks)
@@ -275,12 +291,12 @@ class Payment(metaclass=PoolMeta):
         settled payment is left alone.  The caller commits."""
         pool = Pool()
         Ledger = pool.get('account.payment.mpesa.transaction')
+        if self.state != 'processing' or self.mpesa_state == 'review':
+            return
         if self.mpesa_account != account:
             self._mpesa_review(gettext(
                     'account_mpesa.msg_mpesa_wrong_account',
                     account=account.rec_name))
-            return
-        if self.state != 'processing' or self.mpesa_state == 'review':
             return
         self.mpesa_checked_at = utc_now()
         self.mpesa_result_code = result.result_code
@@ -292,12 +308,20 @@ class Payment(metaclass=PoolMeta):
             account, result,
             'reversal' if self.mpesa_payout_method == 'reversal' else 'b2c',
             self.mpesa_phone)
-        if result.amount is not None and result.amount != self.amount:
+        if result.amount is None:
+            reason = gettext(
+                'account_mpesa.msg_mpesa_amount_missing',
+                expected=self.amount)
+        elif result.amount != self.amount:
+            reason = gettext(
+                'account_mpesa.msg_mpesa_amount_mismatch',
+                received=result.amount, expected=self.amount)
+        else:
+            reason = None
+        if reason:
             ledger.payment = self
             ledger.save()
-            self._mpesa_review(gettext(
-                    'account_mpesa.msg_mpesa_amount_mismatch',
-                    received=result.amount, expected=self.amount))
+            self._mpesa_review(reason)
             return
         if self.mpesa_payout_method == 'reversal':
             Ledger.mark_reversed(account, self.mpesa_refund_of.mpesa_receipt)

@@ -65,11 +65,22 @@ class Payment(metaclass=PoolMeta):
                 order=[('mpesa_checked_at', 'ASC NULLS FIRST'), ('id', 'ASC')],
                 limit=BATCH)
         counts = Counter()
-        requested = [p for p in payments if p.mpesa_state == 'requested']
+        run = Run()
+        requested = []
+        for payment in payments:
+            if payment.mpesa_state != 'requested':
+                continue
+            requested_at = payment.mpesa_requested_at or payment.create_date
+            if (run.now - requested_at
+                    >= payment.mpesa_account.review_deadline):
+                # Too late now to prompt the customer or pay out
+                run_in_transaction(cls._mpesa_hold_late, payment.id)
+                counts['review'] += 1
+            else:
+                requested.append(payment)
         if requested:
             cls.mpesa_send(requested)
             counts['sent'] += len(requested)
-        run = Run()
         for payment in payments:
             if payment.mpesa_state != 'requested':
                 counts[payment._mpesa_chase(run)] += 1
@@ -103,6 +114,7 @@ class Payment(metaclass=PoolMeta):
                             ('kind', '=', 'stk'),
                             ('state', '=', 'pending'),
                             ]))
+            run_in_transaction(cls._mpesa_record_checked, self.id)
             return 'unknown'
         if (self.mpesa_checked_at
                 and run.now - self.mpesa_checked_at < account.query_delay):
@@ -170,6 +182,12 @@ class Payment(metaclass=PoolMeta):
         payment.save()
 
     @classmethod
+    def _mpesa_record_checked(cls, payment_id):
+        payment = cls(payment_id)
+        payment.mpesa_checked_at = utc_now()
+        payment.save()
+
+    @classmethod
     def _mpesa_mark_unknown(cls, payment_id):
         payment = cls(payment_id)
         if payment.mpesa_state == 'sending':
@@ -186,6 +204,8 @@ class Payment(metaclass=PoolMeta):
             return
         if payment.mpesa_state == 'pending':
             key = 'account_mpesa.msg_mpesa_late_pending'
+        elif payment.mpesa_state == 'requested':
+            key = 'account_mpesa.msg_mpesa_late_requested'
         else:
             key = 'account_mpesa.msg_mpesa_late_unknown'
         payment._mpesa_review(gettext(

@@ -115,3 +115,44 @@ def test_shared_token(shop, simulator):
     assert len(oauth) == 1
     assert len(set(tokens)) == 1
     assert not errors, errors
+
+
+@pytest.fixture
+def queue_worker(shop, monkeypatch):
+    """A trytond-worker process on the test database, with every process
+    configured for the task queue"""
+    import subprocess
+    import sys
+
+    from trytond.config import config
+
+    monkeypatch.setenv('TRYTOND_QUEUE__WORKER', 'True')
+    config.set('queue', 'worker', 'True')
+    worker = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), 'trytond-worker'),
+            '-d', os.environ['DB_NAME'], '-n', '1'],
+        env=dict(os.environ, TRYTOND_QUEUE__WORKER='True'))
+    try:
+        yield worker
+    finally:
+        config.set('queue', 'worker', 'False')
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def test_processing_on_task_queue(shop, simulator, queue_worker):
+    "With [queue] worker, a trytond-worker process settles the callbacks"
+    from .scenario import (
+        create_quotation, payment_settled, request_payment, sale_confirmed)
+
+    sale = create_quotation(shop.customer, 1000)
+    payment = request_payment(sale).form.payment
+    assert wait_for(payment_settled(payment), timeout=60)
+    assert payment.state == 'succeeded'
+    assert wait_for(sale_confirmed(sale), timeout=60)
+    Queue = Model.get('ir.queue')
+    task, = [t for t in Queue.find([])
+        if t.data['model'] == 'account.payment.mpesa.event']
+    assert task.data['method'] == 'process'
+    assert task.finished_at
+    assert queue_worker.poll() is None
