@@ -33,6 +33,11 @@ MPESA_STATES = [
 MPESA_CURRENCY = 'KES'
 
 
+def mpesa_only():
+    "The states of a payment field shown only for M-Pesa payments"
+    return {'invisible': Eval('process_method') != 'mpesa'}
+
+
 class Journal(metaclass=PoolMeta):
     __name__ = 'account.payment.journal'
 
@@ -122,60 +127,38 @@ class Payment(metaclass=PoolMeta):
             })
     mpesa_state = fields.Selection(
         MPESA_STATES, "M-Pesa State", readonly=True,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_message = fields.Char(
         "M-Pesa Message", readonly=True,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_result_code = fields.Char(
         "M-Pesa Result Code", readonly=True, strip=False,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_result_desc = fields.Char(
         "M-Pesa Result Description", readonly=True, strip=False,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_merchant_request_id = fields.Char(
         "MerchantRequestID", readonly=True, strip=False,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_checkout_request_id = fields.Char(
         "CheckoutRequestID", readonly=True, strip=False,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_receipt = fields.Char(
         "M-Pesa Receipt", readonly=True, strip=False,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_requested_at = fields.DateTime(
         "M-Pesa Requested At", readonly=True,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_checked_at = fields.DateTime(
         "M-Pesa Last Checked", readonly=True,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_attempts = fields.Integer(
         "M-Pesa Attempts", readonly=True,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
     mpesa_transactions = fields.One2Many(
         'account.payment.mpesa.transaction', 'payment', "M-Pesa Receipts",
         readonly=True,
-        states={
-            'invisible': Eval('process_method') != 'mpesa',
-            })
+        states=mpesa_only())
 
     @classmethod
     def __setup__(cls):

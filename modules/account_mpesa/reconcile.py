@@ -30,13 +30,30 @@ class Run:
         self.swept = set()
         self._next = {}
 
-    def wait(self, account):
-        "Wait for the account's turn to ask Daraja"
+    def ask(self, payment, question):
+        """Ask Daraja question() about the payment in its account's turn;
+        return the answer and None, or None and why there is none
+        ('throttled' stops the account's questions for the run)"""
+        account = payment.mpesa_account
+        if account.id in self.throttled:
+            return None, 'throttled'
         now = time.monotonic()
         next_ = self._next.get(account.id, now)
         if next_ > now:
             time.sleep(next_ - now)
         self._next[account.id] = max(now, next_) + 1 / account.query_rate
+        try:
+            return question(), None
+        except daraja.Throttled as exception:
+            logger.warning(
+                "Daraja throttles account %d, stopping its queries: %s",
+                account.id, exception)
+            self.throttled.add(account.id)
+            return None, 'throttled'
+        except daraja.DarajaError as exception:
+            logger.warning(
+                "Payment %d could not be checked: %s", payment.id, exception)
+            return None, 'error'
 
 
 class Payment(metaclass=PoolMeta):
@@ -119,21 +136,9 @@ class Payment(metaclass=PoolMeta):
         if (self.mpesa_checked_at
                 and run.now - self.mpesa_checked_at < account.query_delay):
             return 'waiting'
-        if account.id in run.throttled:
-            return 'throttled'
-        run.wait(account)
-        try:
-            outcome = self._mpesa_query()
-        except daraja.Throttled as exception:
-            logger.warning(
-                "Daraja throttles account %d, stopping its queries: %s",
-                account.id, exception)
-            run.throttled.add(account.id)
-            return 'throttled'
-        except daraja.DarajaError as exception:
-            logger.warning(
-                "Payment %d could not be checked: %s", self.id, exception)
-            return 'error'
+        outcome, failure = run.ask(self, self._mpesa_query)
+        if failure:
+            return failure
         if outcome is None:
             run_in_transaction(cls._mpesa_record_pending, self.id)
             return 'pending'
@@ -146,21 +151,9 @@ class Payment(metaclass=PoolMeta):
         if (self.mpesa_checked_at
                 and run.now - self.mpesa_checked_at < account.query_delay):
             return 'waiting'
-        if account.id in run.throttled:
-            return 'throttled'
-        run.wait(account)
-        try:
-            request_id = self._mpesa_ask_status()
-        except daraja.Throttled as exception:
-            logger.warning(
-                "Daraja throttles account %d, stopping its queries: %s",
-                account.id, exception)
-            run.throttled.add(account.id)
-            return 'throttled'
-        except daraja.DarajaError as exception:
-            logger.warning(
-                "Payout %d could not be checked: %s", self.id, exception)
-            return 'error'
+        request_id, failure = run.ask(self, self._mpesa_ask_status)
+        if failure:
+            return failure
         run_in_transaction(
             self.__class__._mpesa_record_status_request, self.id, request_id)
         return 'asked'
