@@ -95,3 +95,10 @@ def summary(counts):
     return ', '.join(
         f'{n} {k}' for k, n in sorted(counts.items()) if n) or (
         "nothing to do")
+
+
+def company_domain():
+    """The domain of the records of the context's company, or of every
+    company when there is none (a cron registered for no company)"""
+    company = Transaction().context.get('company')
+    return [('company', '=', company)] if company else []

@@ -10,11 +10,11 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
 
 from . import daraja
 from .account import CALLBACK_KINDS
-from .common import lock_rows, run_in_transaction, summary, utc_now
+from .common import (
+    company_domain, lock_rows, run_in_transaction, summary, utc_now)
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class Event(ModelSQL, ModelView):
         if events is None:
             events = cls.search([
                     ('state', 'in', ['pending', 'error']),
-                    ('company', '=', Transaction().context.get('company')),
+                    *company_domain(),
                     ], order=[('received_at', 'ASC'), ('id', 'ASC')])
         now = utc_now()
         due, exhausted = [], []
@@ -186,7 +186,7 @@ class Event(ModelSQL, ModelView):
         now = utc_now()
         count = 0
         for account in Account.search([
-                    ('company', '=', Transaction().context.get('company')),
+                    *company_domain(),
                     ]):
             events = cls.search([
                     ('account', '=', account.id),

@@ -16,7 +16,8 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from . import daraja
-from .common import lock_rows, nairobi_date, run_in_transaction, utc_now
+from .common import (
+    company_domain, lock_rows, nairobi_date, run_in_transaction, utc_now)
 from .exceptions import MpesaPaymentError
 
 logger = logging.getLogger(__name__)
@@ -296,7 +297,7 @@ class Payment(metaclass=PoolMeta):
                     ('state', '=', 'processing'),
                     ('journal.process_method', '=', 'mpesa'),
                     ('mpesa_state', '=', 'requested'),
-                    ('company', '=', Transaction().context.get('company')),
+                    *company_domain(),
                     ])
         for payment in payments:
             if not run_in_transaction(cls._mpesa_claim, payment.id):

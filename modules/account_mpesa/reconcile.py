@@ -8,10 +8,9 @@ from collections import Counter
 import trytond.config as config
 from trytond.i18n import gettext
 from trytond.pool import Pool, PoolMeta
-from trytond.transaction import Transaction
 
 from . import daraja
-from .common import run_in_transaction, summary, utc_now
+from .common import company_domain, run_in_transaction, summary, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ class Payment(metaclass=PoolMeta):
                     ('state', '=', 'processing'),
                     ('journal.process_method', '=', 'mpesa'),
                     ('mpesa_state', 'in', OPEN_STATES),
-                    ('company', '=', Transaction().context.get('company')),
+                    *company_domain(),
                     ],
                 order=[('mpesa_checked_at', 'ASC NULLS FIRST'), ('id', 'ASC')],
                 limit=BATCH)

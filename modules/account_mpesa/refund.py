@@ -6,7 +6,8 @@ from trytond.model import ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval
-from trytond.wizard import Button, StateAction, StateTransition, StateView, Wizard
+from trytond.wizard import (
+    Button, StateAction, StateTransition, StateView, Wizard)
 
 from . import daraja
 from .exceptions import MpesaRequestError
