@@ -79,6 +79,7 @@ setup(
     extras_require={
         'test': tests_require,
         'postgresql': ['psycopg[binary,pool] >= 3.2'],
+        'bench': ['gunicorn >= 23', 'psycopg[binary,pool] >= 3.2'],
         },
     entry_points={
         'trytond.modules': [

@@ -1,0 +1,36 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""The WSGI application of the callback benchmark: Tryton's own
+(``trytond.application:app``, configured by TRYTOND_* environment
+variables, with the pool of TRYTOND_DATABASE_NAMES loaded at import) plus
+one baseline route, for the benchmark only.
+
+``POST /<database_name>/bench/baseline`` goes through the same decorators
+as the callback route (``with_pool``, ``with_transaction`` in read-write
+mode with the same context) and runs ``SELECT 1`` so that PostgreSQL
+really opens and commits a transaction (psycopg begins one lazily, at the
+first statement); it does nothing else.
+
+Serve with: gunicorn --chdir bench app:app
+"""
+import json
+
+from trytond.application import app
+from trytond.protocols.wrappers import (
+    HTTPStatus, Response, with_pool, with_transaction)
+from trytond.transaction import Transaction
+
+__all__ = ['app']
+
+
+@app.route('/<database_name>/bench/baseline', methods={'POST'})
+@with_pool
+@with_transaction(context={'_skip_warnings': True})
+def baseline(request, pool):
+    "Open a Tryton transaction on the database and do nothing else"
+    cursor = Transaction().connection.cursor()
+    cursor.execute('SELECT 1')
+    cursor.fetchone()
+    return Response(
+        json.dumps({'ResultCode': 0, 'ResultDesc': "Accepted"}),
+        HTTPStatus.OK, content_type='application/json')

@@ -1,0 +1,476 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Benchmark of the STK callback route under gunicorn on PostgreSQL.
+
+A fresh copy of the base database gets M-Pesa payments waiting for their
+callback (inserted in SQL as copies of a payment that went through the real
+flow).  ``trytond.application:app`` is served by gunicorn on a loopback
+port through ``bench/app.py``, which adds a baseline route: the same
+decorators as the callback route (pool, read-write Tryton transaction),
+``SELECT 1``, nothing else.  At each number of concurrent senders, the
+baseline then the callback route get a bounded number of POSTs (each on a
+new connection, as Daraja does), stopped early at a time bound; the
+callbacks' after-answer processing is waited for before the next step.
+
+Callbacks (``--kind``):
+
+``pending`` (default)
+    Valid successful STK callbacks, one per payment waiting for it: each
+    is stored, answered, then settles its payment (lock, ledger receipt,
+    succeed, clearing move) in the same worker after the answer.  This is
+    the route's real work, and with sync or gthread workers the
+    processing occupies the worker, so it bounds the throughput.
+``unknown``
+    Valid callbacks whose CheckoutRequestID matches no payment: stored,
+    answered, and processed to "pending" (nothing to settle).  Measures
+    the inbox alone.
+
+Targets: callback throughput >= 50% of the baseline's at every level;
+p99 latency < 100 ms at 8 senders.
+
+Usage: python bench/callbacks.py [--senders 1 8 32] [--requests 500]
+"""
+import argparse
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+RUN_DB = 'mpesa_bench_callbacks'
+RESULT_DESC = 'The service request is processed successfully.'
+PROFILED = 200
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Targets: callback throughput >= 50% of the baseline's; "
+        "p99 < 100 ms at 8 senders.")
+    add = parser.add_argument
+    add('--senders', type=int, nargs='+', default=[1, 8, 32], metavar='N',
+        help="numbers of concurrent senders (default: 1 8 32)")
+    add('--requests', type=int, default=500,
+        help="requests per route and number of senders (default 500)")
+    add('--duration', type=float, default=20,
+        help="at most this many seconds per route and number of senders "
+        "(default 20)")
+    add('--kind', choices=['pending', 'unknown'], default='pending',
+        help="callbacks for payments waiting for them (default) or for "
+        "unknown CheckoutRequestIDs")
+    add('--workers', type=int, default=4,
+        help="gunicorn workers (default 4)")
+    add('--worker-class', default='sync', choices=['sync', 'gthread'],
+        help="gunicorn worker class (default sync)")
+    add('--threads', type=int, default=1,
+        help="threads per gthread worker (default 1)")
+    add('--queue', type=int, default=0, metavar='PROCESSES',
+        help="process the callbacks on Tryton's task queue ([queue] worker "
+        "= True) with a trytond-worker of this many processes instead of "
+        "in the answering worker (default 0: in the worker, the module's "
+        "default)")
+    add('--warm-up', type=int, default=40,
+        help="unmeasured requests per route before the first step "
+        "(default 40)")
+    add('--reuse', action='store_true',
+        help=f"reuse the base database {common.BASE_DB} if it exists "
+        "(default: build it anew, about a minute)")
+    add('--profile', metavar='FILE',
+        help="then send 200 more callbacks one at a time to the application "
+        "in this process (no gunicorn) under cProfile, counting the SQL "
+        "statements of the answer and of the processing after it; write the "
+        "stats to FILE and print the top (not counted in the figures)")
+    add('--json', metavar='FILE', help="write the results to FILE as JSON")
+    return parser.parse_args(argv)
+
+
+# The callbacks
+
+def receipt(i):
+    "A unique M-Pesa receipt number of 10 characters"
+    return f'BNC{i:07d}'
+
+
+def stk_callback(checkout, merchant, phone, amount, number):
+    "The JSON body of a successful STK callback (as daraja_sim sends it)"
+    return json.dumps({'Body': {'stkCallback': {
+                    'MerchantRequestID': merchant,
+                    'CheckoutRequestID': checkout,
+                    'ResultCode': 0,
+                    'ResultDesc': RESULT_DESC,
+                    'CallbackMetadata': {'Item': [
+                            {'Name': 'Amount', 'Value': float(amount)},
+                            {'Name': 'MpesaReceiptNumber',
+                                'Value': receipt(number)},
+                            {'Name': 'TransactionDate',
+                                'Value': int(time.strftime('%Y%m%d%H%M%S'))},
+                            {'Name': 'PhoneNumber', 'Value': int(phone)},
+                            ]},
+                    }}}).encode()
+
+
+def payment_rows(count):
+    "(checkout, merchant, phone, amount) of count payments"
+    return [(f'ws_CO_BENCH{i:08d}', f'bench-{i:08d}',
+            f'2547{i % 1000000:06d}00', 100 + i % 900)
+        for i in range(count)]
+
+
+# The server
+
+class Gunicorn:
+    "trytond's WSGI application under gunicorn on a loopback port"
+
+    def __init__(self, arguments):
+        self.port = common.free_port()
+        self.log = tempfile.NamedTemporaryFile(
+            prefix='bench-gunicorn-', suffix='.log', delete=False)
+        env = dict(os.environ,
+            TRYTOND_DATABASE_NAMES=RUN_DB,
+            TRYTOND_LOGGING_LEVEL='30')
+        self.worker = None
+        if arguments.queue:
+            env['TRYTOND_QUEUE__WORKER'] = 'True'
+            self.worker = subprocess.Popen(
+                [os.path.join(os.path.dirname(common.PYTHON),
+                        'trytond-worker'),
+                    '-d', RUN_DB, '-n', str(arguments.queue)],
+                env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        self.process = subprocess.Popen(
+            [common.PYTHON, '-m', 'gunicorn', '--chdir', common.HERE,
+                '--bind', f'127.0.0.1:{self.port}',
+                '--workers', str(arguments.workers),
+                '--worker-class', arguments.worker_class,
+                '--threads', str(arguments.threads),
+                '--backlog', '2048', '--timeout', '120',
+                '--log-level', 'warning', 'app:app'],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"gunicorn exited, see {self.log.name}")
+            try:
+                status, _ = post(self.port, f'/{RUN_DB}/bench/baseline', b'{}')
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gunicorn did not answer, see "
+                    f"{self.log.name}")
+            time.sleep(0.5)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.worker is not None and self.worker.poll() is None:
+            # The worker's pool processes are in its session's group
+            os.killpg(self.worker.pid, signal.SIGTERM)
+            try:
+                self.worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+                self.worker.wait()
+
+
+def post(port, path, body, timeout=30):
+    "POST body on a new connection; return (status, body)"
+    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        connection.request('POST', path, body, {
+                'Content-Type': 'application/json'})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def load(port, path, bodies, senders, duration):
+    """Send the bodies from senders threads, each request on a new
+    connection, stopping at duration; return (latencies, statuses,
+    elapsed)"""
+    lock = threading.Lock()
+    position = iter(range(len(bodies)))
+    latencies, statuses = [], []
+    start = time.perf_counter()
+    deadline = start + duration
+    finished = [start]
+
+    def sender():
+        while True:
+            with lock:
+                i = next(position, None)
+            if i is None or time.perf_counter() > deadline:
+                return
+            begin = time.perf_counter()
+            try:
+                status, _ = post(port, path, bodies[i])
+            except OSError as exception:
+                status = type(exception).__name__
+            end = time.perf_counter()
+            with lock:
+                latencies.append(end - begin)
+                statuses.append(status)
+                finished[0] = max(finished[0], end)
+
+    threads = [threading.Thread(target=sender) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, statuses, finished[0] - start
+
+
+def events_unprocessed():
+    with common.connect(RUN_DB) as connection:
+        return connection.execute(
+            "SELECT count(*) FROM account_payment_mpesa_event "
+            "WHERE processed_at IS NULL").fetchone()[0]
+
+
+def wait_processed(timeout=300):
+    "Wait for the after-answer processing of the callbacks; return seconds"
+    start = time.monotonic()
+    while events_unprocessed():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError("callbacks still unprocessed")
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def summary(route, senders, latencies, statuses, elapsed):
+    ok = sum(1 for s in statuses if s == 200)
+    return {
+        'route': route,
+        'senders': senders,
+        'requests': len(statuses),
+        'ok': ok,
+        'errors': {str(s): statuses.count(s) for s in set(statuses)
+            if s != 200},
+        'seconds': elapsed,
+        'per_second': ok / elapsed if elapsed else 0,
+        'p50_ms': common.percentile(latencies, 0.5) * 1000,
+        'p99_ms': common.percentile(latencies, 0.99) * 1000,
+        'max_ms': max(latencies, default=float('nan')) * 1000,
+        }
+
+
+def main(argv=None):
+    arguments = parse_arguments(argv)
+    common.database_uri()
+    started = time.monotonic()
+    common.log(f"machine: {common.machine()}")
+    common.ensure_base(arguments.reuse)
+    common.clone_database(RUN_DB)
+    steps = len(arguments.senders)
+    total = arguments.warm_up + steps * arguments.requests + (
+        PROFILED if arguments.profile else 0)
+    rows = payment_rows(total)
+    if arguments.kind == 'pending':
+        common.insert_payments(RUN_DB, rows)
+    else:
+        rows = [(f'ws_CO_UNKNOWN{i:08d}', *r[1:])
+            for i, r in enumerate(rows)]
+    with common.connect(RUN_DB) as connection:
+        identifier, = connection.execute(
+            "SELECT callback_identifier FROM "
+            "account_payment_mpesa_account").fetchone()
+    callback_bodies = [
+        stk_callback(*row, number=i) for i, row in enumerate(rows)]
+    baseline_body = callback_bodies[0]
+    callback_path = f'/{RUN_DB}/daraja/{identifier}/stk'
+    baseline_path = f'/{RUN_DB}/bench/baseline'
+    common.log(f"{len(rows)} callbacks ready ({arguments.kind}); starting "
+        f"gunicorn: {arguments.workers} {arguments.worker_class} workers x "
+        f"{arguments.threads} threads")
+
+    server = Gunicorn(arguments)
+    results = []
+    try:
+        used = 0
+        warm = max(arguments.senders)
+        if arguments.warm_up:
+            load(server.port, baseline_path,
+                [baseline_body] * arguments.warm_up, warm, 60)
+            load(server.port, callback_path,
+                callback_bodies[:arguments.warm_up], warm, 60)
+            used = arguments.warm_up
+            wait_processed()
+            common.log(f"warmed up with {arguments.warm_up} requests a route")
+        for senders in arguments.senders:
+            latencies, statuses, elapsed = load(
+                server.port, baseline_path,
+                [baseline_body] * arguments.requests, senders,
+                arguments.duration)
+            results.append(summary(
+                    'baseline', senders, latencies, statuses, elapsed))
+            bodies = callback_bodies[used:used + arguments.requests]
+            latencies, statuses, elapsed = load(
+                server.port, callback_path, bodies, senders,
+                arguments.duration)
+            used += len(statuses)
+            result = summary('callback', senders, latencies, statuses, elapsed)
+            result['drain_seconds'] = wait_processed()
+            results.append(result)
+            common.log(f"{senders} senders: baseline "
+                f"{results[-2]['per_second']:.0f}/s, callback "
+                f"{result['per_second']:.0f}/s")
+    finally:
+        server.stop()
+    check = verify(arguments.kind, used)
+    report(results, arguments, check)
+    profile = None
+    if arguments.profile:
+        common.log(f"profiling {PROFILED} callbacks in this process")
+        profile = profile_callbacks(
+            callback_path, callback_bodies[used:used + PROFILED], arguments)
+    if arguments.json:
+        with open(arguments.json, 'w') as file:
+            json.dump({'results': results, 'check': check,
+                    'profile': profile}, file, indent=2)
+    os.unlink(server.log.name)
+    common.drop_database(RUN_DB)
+    common.log(f"done in {time.monotonic() - started:.0f} s")
+
+
+def profile_callbacks(path, bodies, arguments):
+    """Send the callbacks one by one to the WSGI application in this
+    process under cProfile, counting statements by phase: the answer, then
+    the processing the route runs once the answer is closed"""
+    import cProfile
+    import pstats
+    os.environ['TRYTOND_DATABASE_NAMES'] = RUN_DB
+    counting = common.Counting()
+    counting.install()
+    counting.callers = Counter()
+    import app as bench_app
+    from werkzeug.test import Client
+    client = Client(bench_app.app)
+    phases = {p: {'seconds': 0.0, 'queries': 0}
+        for p in ['answer', 'processing']}
+    profiler = cProfile.Profile()
+    responses = []
+    counting.enabled = True
+    for body in bodies:
+        for phase in ['answer', 'processing']:
+            before = counting.total
+            start = time.perf_counter()
+            profiler.enable()
+            if phase == 'answer':
+                response = client.post(
+                    path, data=body, content_type='application/json',
+                    buffered=False)
+                response.get_data()
+                responses.append(response.status_code)
+            else:
+                response.close()
+            profiler.disable()
+            phases[phase]['seconds'] += time.perf_counter() - start
+            phases[phase]['queries'] += counting.total - before
+    counting.enabled = False
+    profiler.dump_stats(arguments.profile)
+    n = len(bodies)
+    print(f"\nIn-process profile of {n} callbacks ({arguments.kind}; "
+        f"statuses {dict(Counter(responses))}):")
+    for phase, figures in phases.items():
+        print(f"  {phase:<10} {figures['seconds'] / n * 1000:7.2f} ms, "
+            f"{figures['queries'] / n:5.1f} statements per callback")
+    print("\nStatements per callback by the module code that sent them:")
+    for (where, statement), count in counting.callers.most_common(24):
+        statement = ' '.join(statement.split())[:90]
+        print(f"  {count / n:5.2f}  {where}\n         {statement}")
+    print(f"\nProfile (cumulative, cProfile; {arguments.profile}):")
+    pstats.Stats(arguments.profile, stream=sys.stdout).sort_stats(
+        'cumulative').print_stats(
+        r'account_mpesa|modelstorage|modelsql|trytond/(transaction|wsgi)',
+        30)
+    return {phase: {k: v / n for k, v in figures.items()}
+        for phase, figures in phases.items()}
+
+
+def verify(kind, sent):
+    "What the callbacks did to the database"
+    with common.connect(RUN_DB) as connection:
+        events = dict(connection.execute(
+                "SELECT state, count(*) FROM account_payment_mpesa_event "
+                "GROUP BY state").fetchall())
+        payments = dict(connection.execute(
+                "SELECT state, count(*) FROM account_payment "
+                "GROUP BY state").fetchall())
+        moves, = connection.execute(
+            "SELECT count(*) FROM account_move "
+            "WHERE origin LIKE 'account.payment,%'").fetchone()
+    return {'kind': kind, 'sent': sent, 'events': events,
+        'payments': payments, 'clearing_moves': moves}
+
+
+def report(results, arguments, check):
+    rows = []
+    ratios = {}
+    by_level = {}
+    for r in results:
+        by_level.setdefault(r['senders'], {})[r['route']] = r
+    for senders, routes in by_level.items():
+        for route in ['baseline', 'callback']:
+            r = routes[route]
+            ratio = ''
+            if route == 'callback':
+                ratios[senders] = r['per_second'] / routes['baseline'][
+                    'per_second']
+                ratio = f"{ratios[senders]:.0%}"
+            rows.append([
+                senders, route, r['requests'], f"{r['seconds']:.1f}",
+                f"{r['per_second']:.1f}", f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}", ratio,
+                ', '.join(f'{n} x {s}' for s, n in r['errors'].items())
+                or '-'])
+    print()
+    print(f"machine: {common.machine()}")
+    print(f"gunicorn: {arguments.workers} {arguments.worker_class} workers x "
+        f"{arguments.threads} threads; callbacks: {arguments.kind}; "
+        "processed " + (f"by trytond-worker -n {arguments.queue}"
+            if arguments.queue else "in the answering worker"))
+    print(common.table(
+            ['senders', 'route', 'requests', 'time s', 'req/s', 'p50 ms',
+                'p99 ms', 'max ms', 'cb/base', 'errors'], rows))
+    print()
+    print(f"database: events {check['events']}, payments "
+        f"{check['payments']}, clearing moves {check['clearing_moves']} "
+        f"for {check['sent']} callbacks")
+    ok = True
+    for senders, ratio in ratios.items():
+        good = ratio >= 0.5
+        ok &= good
+        print(f"throughput at {senders} senders: callback/baseline "
+            f"{ratio:.0%} (target >= 50%) {'OK' if good else 'MISSED'}")
+    if 8 in by_level:
+        p99 = by_level[8]['callback']['p99_ms']
+        good = p99 < 100
+        ok &= good
+        print(f"p99 at 8 senders: {p99:.1f} ms (target < 100 ms) "
+            f"{'OK' if good else 'MISSED'}")
+    errors = sum(r['requests'] - r['ok'] for r in results)
+    if errors:
+        ok = False
+        print(f"{errors} requests not answered 200")
+    print("targets met" if ok else "targets MISSED")
+
+
+if __name__ == '__main__':
+    main()
