@@ -107,10 +107,21 @@ def test(options):
 
 
 def demo(options):
+    """Run the demo (the ``demo`` package) in the virtual environment; on
+    Ctrl-C let it stop its servers itself"""
+    import signal
+
+    from demo.options import to_argv
+
     ensure_venv()
-    print("The demo arrives with a later release: for now run "
-        "`python3 dev.py test` or read doc/.")
-    return 0
+    process = subprocess.Popen(
+        [PYTHON, '-m', 'demo'] + to_argv(options), cwd=ROOT)
+    # The terminal's Ctrl-C reaches the demo too: wait for its clean stop
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def main():
@@ -126,6 +137,8 @@ def main():
     test_parser.set_defaults(func=test)
     demo_parser = commands.add_parser(
         'demo', help="run the demo against the Daraja simulator")
+    from demo.options import add_arguments as add_demo_arguments
+    add_demo_arguments(demo_parser)
     demo_parser.set_defaults(func=demo)
     options = parser.parse_args()
     return options.func(options)

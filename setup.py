@@ -52,6 +52,8 @@ tests_require += [
     f'proteus >= {series}, < {next_series}',
     'pytest >= 8',
     'hypothesis >= 6.100',
+    'selenium >= 4.11',
+    'Pillow >= 10',
     ]
 
 setup(
