@@ -163,6 +163,16 @@ class Payment(metaclass=PoolMeta):
     @classmethod
     def validate_fields(cls, payments, field_names):
         super().validate_fields(payments, field_names)
+        if 'mpesa_remarks' in field_names:
+            for payment in payments:
+                if payment.mpesa_remarks:
+                    try:
+                        daraja.check_remarks(payment.mpesa_remarks)
+                    except daraja.InvalidRequest as exception:
+                        raise MpesaPaymentError(gettext(
+                                'account_mpesa.msg_payment_invalid',
+                                payment=payment.rec_name,
+                                error=exception.message)) from exception
         if field_names & {'amount', 'mpesa_refund_of', 'state'}:
             for payment in payments:
                 original = payment.mpesa_refund_of

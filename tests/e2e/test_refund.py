@@ -266,3 +266,55 @@ def test_books_after_refund(payouts):
     # to be matched with the credit note of the returned goods
     assert payable.type.payable
     assert balance(payable, payouts.customer) == Decimal(400)
+
+
+def payout(shop, amount, phone='0712345678', remarks="Transport June"):
+    "A payable M-Pesa payment to a supplier, submitted by the admin"
+    Party = Model.get('party.party')
+    Payment = Model.get('account.payment')
+    supplier = Party(name="Kamau Transporters")
+    supplier.save()
+    payment = Payment(
+        journal=shop.journal, kind='payable', party=supplier,
+        amount=Decimal(amount), mpesa_phone=phone,
+        mpesa_payout_method='b2c', mpesa_remarks=remarks)
+    payment.click('submit')
+    return payment
+
+
+def test_supplier_payout(payouts, simulator):
+    "Any payable payment on an M-Pesa journal is paid by B2C once approved"
+    payment = approve_and_process(payouts, payout(payouts, 2500))
+    assert wait_for(payment_settled(payment))
+    assert payment.state == 'succeeded', payment.mpesa_message
+    request, = b2c_requests(simulator)
+    assert request['json']['Amount'] == 2500
+    assert request['json']['PartyA'] == simulator.b2c_shortcode
+    assert request['json']['Remarks'] == "Transport June"
+    debit, = [l for l in payment.clearing_move.lines if l.debit]
+    assert debit.account.type.payable
+    assert debit.party.name == "Kamau Transporters"
+
+
+def test_payout_remarks_checked_before_approval(payouts, simulator):
+    with pytest.raises(UserError) as info:
+        payout(payouts, 100, remarks="Transport, June")
+    assert "Remarks may only hold" in info.value.message
+
+
+@pytest.mark.parametrize('amount', [5, 250001])
+def test_payout_outside_limits(payouts, simulator, amount):
+    with pytest.raises(UserError) as info:
+        payout(payouts, amount)
+    assert "must be between 10 and 250000 KES" in info.value.message
+    assert not b2c_requests(simulator)
+
+
+def test_unreadable_certificate(payouts, simulator):
+    payouts.mpesa_account.certificate = b'not a certificate'
+    payouts.mpesa_account.save()
+    payment = payout(payouts, 100)
+    with pytest.raises(UserError) as info:
+        approve_and_process(payouts, payment)
+    assert "cannot be used" in info.value.message
+    assert not b2c_requests(simulator)
