@@ -119,12 +119,15 @@ class Event(ModelSQL, ModelView):
     @classmethod
     def process_waiting(cls, account_id, reference):
         """Process the pending events of the account about the request with
-        reference, each in a transaction of its own"""
-        cls.process(cls.search([
-                    ('account', '=', account_id),
-                    ('reference', '=', reference),
-                    ('state', '=', 'pending'),
-                    ]))
+        reference, each in a transaction of its own.  They are looked for in
+        a fresh transaction: the caller's may predate them."""
+        def waiting():
+            return [e.id for e in cls.search([
+                        ('account', '=', account_id),
+                        ('reference', '=', reference),
+                        ('state', '=', 'pending'),
+                        ])]
+        cls.process(cls.browse(run_in_transaction(waiting)))
 
     @classmethod
     @ModelView.button
