@@ -75,12 +75,31 @@ def setup_books(config):
     customer.save()
 
 
-def release_database():
+def release_database(timeout=10):
     """Close this process's connections to the test database (the Tryton
-    server's included) so that PostgreSQL lets it be dropped and restored"""
+    server's included) so that PostgreSQL lets it be dropped and restored.
+
+    Callbacks of the previous test may still be processed in the server's
+    threads: their sessions are waited for, then ended."""
+    import psycopg
+
     from trytond import backend
-    if backend.name == 'postgresql':
-        backend.Database(os.environ['DB_NAME']).close()
+    if backend.name != 'postgresql':
+        return
+    database = os.environ['DB_NAME']
+    backend.Database(database).close()
+    uri = os.environ['TRYTOND_DATABASE_URI'].rstrip('/') + '/postgres'
+    others = (
+        "FROM pg_stat_activity WHERE datname = %s "
+        "AND pid <> pg_backend_pid()")
+    with psycopg.connect(uri, autocommit=True) as connection:
+        deadline = time.monotonic() + timeout
+        while (connection.execute(
+                    f"SELECT count(*) {others}", (database,)).fetchone()[0]
+                and time.monotonic() < deadline):
+            time.sleep(0.1)
+        connection.execute(
+            f"SELECT pg_terminate_backend(pid) {others}", (database,))
 
 
 def activate(sim_url, tryton_url):
