@@ -10,27 +10,42 @@ decorators as the callback route (pool, read-write Tryton transaction),
 ``SELECT 1``, nothing else.  At each number of concurrent senders, the
 baseline then the callback route get a bounded number of POSTs (each on a
 new connection, as Daraja does), stopped early at a time bound; the
-callbacks' after-answer processing is waited for before the next step.
+settlement of the callbacks is then waited for (the drain) before the next
+step.
+
+Where the callbacks are processed (``--queue``):
+
+``--queue 1`` (default), ``--queue N``
+    ``[queue] worker = True``, as recommended for volume: the route stores
+    the callback and its task on Tryton's queue and answers; a
+    ``trytond-worker -n N`` settles them, under ``nice`` (``--worker-nice``,
+    default 10) so that answering Daraja comes first.  The worker runs
+    during the measured steps, at its priority.
+``--queue 0``
+    The module's default: each callback is settled in the answering
+    gunicorn worker right after its answer; the settlement then bounds the
+    throughput (not the latency).
 
 Callbacks (``--kind``):
 
 ``pending`` (default)
     Valid successful STK callbacks, one per payment waiting for it: each
     is stored, answered, then settles its payment (lock, ledger receipt,
-    succeed, clearing move) in the same worker after the answer.  This is
-    the route's real work, and with sync or gthread workers the
-    processing occupies the worker, so it bounds the throughput.
+    succeed, clearing move).
 ``unknown``
     Valid callbacks whose CheckoutRequestID matches no payment: stored,
-    answered, and processed to "pending" (nothing to settle).  Measures
-    the inbox alone.
+    answered, and processed to "pending" (nothing to settle).
 
 Targets: callback throughput >= 50% of the baseline's at every level;
-p99 latency < 100 ms at 8 senders.
+p99 latency < 100 ms at 8 senders.  The settlement rate (callbacks settled
+per second from the step's first request to the end of its drain) is
+printed beside them.
 
-Usage: python bench/callbacks.py [--senders 1 8 32] [--requests 500]
+Usage: python bench/callbacks.py [--senders 1 8 32] [--requests 1000]
+    [--queue N] [--worker-nice N]
 """
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -59,8 +74,8 @@ def parse_arguments(argv=None):
     add = parser.add_argument
     add('--senders', type=int, nargs='+', default=[1, 8, 32], metavar='N',
         help="numbers of concurrent senders (default: 1 8 32)")
-    add('--requests', type=int, default=500,
-        help="requests per route and number of senders (default 500)")
+    add('--requests', type=int, default=1000,
+        help="requests per route and number of senders (default 1000)")
     add('--duration', type=float, default=20,
         help="at most this many seconds per route and number of senders "
         "(default 20)")
@@ -73,11 +88,17 @@ def parse_arguments(argv=None):
         help="gunicorn worker class (default sync)")
     add('--threads', type=int, default=1,
         help="threads per gthread worker (default 1)")
-    add('--queue', type=int, default=0, metavar='PROCESSES',
+    add('--queue', type=int, default=1, metavar='PROCESSES',
         help="process the callbacks on Tryton's task queue ([queue] worker "
-        "= True) with a trytond-worker of this many processes instead of "
-        "in the answering worker (default 0: in the worker, the module's "
-        "default)")
+        "= True) with a trytond-worker of this many processes (default 1); "
+        "0: in the answering gunicorn worker after the answer, the "
+        "module's default")
+    add('--worker-nice', type=int, default=10, metavar='N',
+        help="niceness of the trytond-worker (default 10)")
+    add('--settle', choices=['during', 'after'], default='during',
+        help="with --queue: run the trytond-worker during the measured "
+        "requests (default), or start it once they are answered, so that "
+        "the route is measured alone and the settlement in the drain")
     add('--warm-up', type=int, default=40,
         help="unmeasured requests per route before the first step "
         "(default 40)")
@@ -134,18 +155,15 @@ class Gunicorn:
         self.port = common.free_port()
         self.log = tempfile.NamedTemporaryFile(
             prefix='bench-gunicorn-', suffix='.log', delete=False)
-        env = dict(os.environ,
+        self.arguments = arguments
+        self.env = env = dict(os.environ,
             TRYTOND_DATABASE_NAMES=RUN_DB,
             TRYTOND_LOGGING_LEVEL='30')
         self.worker = None
         if arguments.queue:
             env['TRYTOND_QUEUE__WORKER'] = 'True'
-            self.worker = subprocess.Popen(
-                [os.path.join(os.path.dirname(common.PYTHON),
-                        'trytond-worker'),
-                    '-d', RUN_DB, '-n', str(arguments.queue)],
-                env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+            if arguments.settle == 'during':
+                self.start_worker()
         self.process = subprocess.Popen(
             [common.PYTHON, '-m', 'gunicorn', '--chdir', common.HERE,
                 '--bind', f'127.0.0.1:{self.port}',
@@ -171,6 +189,26 @@ class Gunicorn:
                     f"{self.log.name}")
             time.sleep(0.5)
 
+    def start_worker(self):
+        "Start the trytond-worker (when processing on the queue)"
+        if not self.arguments.queue or self.worker is not None:
+            return
+        self.worker = subprocess.Popen(
+            [os.path.join(os.path.dirname(common.PYTHON), 'trytond-worker'),
+                '-d', RUN_DB, '-n', str(self.arguments.queue)],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=functools.partial(os.nice, self.arguments.worker_nice))
+
+    def drain(self):
+        """Wait for the settlement of the callbacks answered (starting the
+        trytond-worker for it with --settle after); return seconds"""
+        self.start_worker()
+        seconds = wait_processed()
+        if self.arguments.settle == 'after':
+            self.stop_worker()
+        return seconds
+
     def stop(self):
         if self.process.poll() is None:
             self.process.terminate()
@@ -179,14 +217,18 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.worker is not None and self.worker.poll() is None:
+        self.stop_worker()
+
+    def stop_worker(self):
+        worker, self.worker = self.worker, None
+        if worker is not None and worker.poll() is None:
             # The worker's pool processes are in its session's group
-            os.killpg(self.worker.pid, signal.SIGTERM)
+            os.killpg(worker.pid, signal.SIGTERM)
             try:
-                self.worker.wait(30)
+                worker.wait(30)
             except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
-                self.worker.wait()
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
 
 
 def post(port, path, body, timeout=30):
@@ -244,8 +286,8 @@ def events_unprocessed():
             "WHERE processed_at IS NULL").fetchone()[0]
 
 
-def wait_processed(timeout=300):
-    "Wait for the after-answer processing of the callbacks; return seconds"
+def wait_processed(timeout=600):
+    "Wait for the processing of the callbacks; return seconds"
     start = time.monotonic()
     while events_unprocessed():
         if time.monotonic() - start > timeout:
@@ -311,7 +353,7 @@ def main(argv=None):
             load(server.port, callback_path,
                 callback_bodies[:arguments.warm_up], warm, 60)
             used = arguments.warm_up
-            wait_processed()
+            server.drain()
             common.log(f"warmed up with {arguments.warm_up} requests a route")
         for senders in arguments.senders:
             latencies, statuses, elapsed = load(
@@ -326,7 +368,9 @@ def main(argv=None):
                 arguments.duration)
             used += len(statuses)
             result = summary('callback', senders, latencies, statuses, elapsed)
-            result['drain_seconds'] = wait_processed()
+            result['drain_seconds'] = server.drain()
+            result['settled_per_second'] = result['ok'] / (
+                elapsed + result['drain_seconds'])
             results.append(result)
             common.log(f"{senders} senders: baseline "
                 f"{results[-2]['per_second']:.0f}/s, callback "
@@ -429,26 +473,31 @@ def report(results, arguments, check):
     for senders, routes in by_level.items():
         for route in ['baseline', 'callback']:
             r = routes[route]
-            ratio = ''
+            ratio = drain = settled = ''
             if route == 'callback':
                 ratios[senders] = r['per_second'] / routes['baseline'][
                     'per_second']
                 ratio = f"{ratios[senders]:.0%}"
+                drain = f"{r['drain_seconds']:.1f}"
+                settled = f"{r['settled_per_second']:.1f}"
             rows.append([
                 senders, route, r['requests'], f"{r['seconds']:.1f}",
                 f"{r['per_second']:.1f}", f"{r['p50_ms']:.1f}",
-                f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}", ratio,
+                f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}", ratio, drain,
+                settled,
                 ', '.join(f'{n} x {s}' for s, n in r['errors'].items())
                 or '-'])
     print()
     print(f"machine: {common.machine()}")
     print(f"gunicorn: {arguments.workers} {arguments.worker_class} workers x "
         f"{arguments.threads} threads; callbacks: {arguments.kind}; "
-        "processed " + (f"by trytond-worker -n {arguments.queue}"
+        "processed " + (f"by trytond-worker -n {arguments.queue} at nice "
+            f"{arguments.worker_nice}, {arguments.settle} the requests"
             if arguments.queue else "in the answering worker"))
     print(common.table(
             ['senders', 'route', 'requests', 'time s', 'req/s', 'p50 ms',
-                'p99 ms', 'max ms', 'cb/base', 'errors'], rows))
+                'p99 ms', 'max ms', 'cb/base', 'drain s', 'settled/s',
+                'errors'], rows))
     print()
     print(f"database: events {check['events']}, payments "
         f"{check['payments']}, clearing moves {check['clearing_moves']} "

@@ -7,8 +7,10 @@ import ipaddress
 import logging
 import uuid
 from decimal import Decimal
+from typing import NamedTuple
 
 import trytond.config as config
+from trytond.cache import Cache
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
@@ -36,6 +38,51 @@ CALLBACK_KINDS = [
     'status/result',
     'status/timeout',
     ]
+
+
+def parse_networks(text):
+    "The networks listed one per line in text"
+    return [ipaddress.ip_network(line.strip(), strict=False)
+        for line in (text or '').splitlines() if line.strip()]
+
+
+class CallbackGate(NamedTuple):
+    """What the callback route checks a request against: the account
+    named by a callback identifier, read once and cached"""
+    account: int
+    company: int
+    ip_allow_list: str
+    trusted_proxies: str
+    size_limit: int
+
+    def allows_address(self, address):
+        "Tell whether a callback from address is accepted"
+        networks = parse_networks(self.ip_allow_list)
+        if not networks:
+            return True
+        try:
+            address = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(address in n for n in networks)
+
+    def remote_address(self, peer, forwarded_for):
+        """The address of the caller: the X-Forwarded-For entry added by
+        the nearest untrusted hop when the peer is a trusted proxy"""
+        proxies = parse_networks(self.trusted_proxies)
+        hops = [peer] + [
+            h.strip() for h in reversed((forwarded_for or '').split(','))
+            if h.strip()]
+        for hop in hops[:-1]:
+            try:
+                address = ipaddress.ip_address(hop)
+            except ValueError:
+                return hop
+            if not any(address in n for n in proxies):
+                return hop
+        return hops[-1]
+
+
 SECRETS = {
     'consumer_key', 'consumer_secret', 'passkey', 'initiator_password',
     'certificate', 'daraja_token', 'daraja_token_expires'}
@@ -44,6 +91,8 @@ SECRETS = {
 class Account(ModelSQL, ModelView):
     "M-Pesa Account"
     __name__ = 'account.payment.mpesa.account'
+    _callback_gates = Cache(
+        'account.payment.mpesa.account.callback_gate', context=False)
 
     company = fields.Many2One('company.company', "Company", required=True)
     name = fields.Char("Name", required=True)
@@ -300,25 +349,33 @@ class Account(ModelSQL, ModelView):
             account = self.__class__(self.id)
             return account.business_shortcode, account.passkey
 
-    def networks(self, name):
-        "The networks listed in the text field name"
-        result = []
-        for line in (getattr(self, name) or '').splitlines():
-            line = line.strip()
-            if line:
-                result.append(ipaddress.ip_network(line, strict=False))
-        return result
+    @classmethod
+    def callback_gate(cls, identifier):
+        """The CallbackGate of the account with the callback identifier, or
+        None.  Cached per process: the route answers Daraja without reading
+        the account; a change reaches the other processes as Tryton's caches
+        do (``[cache] clean_timeout``)."""
+        gate = cls._callback_gates.get(identifier, -1)
+        if gate != -1:
+            return gate
+        gate = None
+        with without_check_access():
+            accounts = cls.search([
+                    ('callback_identifier', '=', identifier),
+                    ], limit=1)
+        if accounts:
+            account, = accounts
+            gate = CallbackGate(
+                account=account.id, company=account.company.id,
+                ip_allow_list=account.ip_allow_list,
+                trusted_proxies=account.trusted_proxies,
+                size_limit=account.callback_size_limit)
+        return cls._callback_gates.set(identifier, gate)
 
-    def allows_address(self, address):
-        "Tell whether a callback from address is accepted"
-        networks = self.networks('ip_allow_list')
-        if not networks:
-            return True
-        try:
-            address = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(address in n for n in networks)
+    @classmethod
+    def on_modification(cls, mode, accounts, field_names=None):
+        super().on_modification(mode, accounts, field_names=field_names)
+        cls._callback_gates.clear()
 
     @classmethod
     def validate_fields(cls, accounts, field_names):
@@ -327,7 +384,7 @@ class Account(ModelSQL, ModelView):
             for account in accounts:
                 for name in ['ip_allow_list', 'trusted_proxies']:
                     try:
-                        account.networks(name)
+                        parse_networks(getattr(account, name))
                     except ValueError as exception:
                         raise MpesaAccountError(gettext(
                                 'account_mpesa.msg_account_bad_network',

@@ -6,10 +6,13 @@ import json
 import logging
 from collections import Counter
 
+from sql.functions import CurrentTimestamp
+
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
+from trytond.transaction import Transaction
 
 from . import daraja
 from .account import CALLBACK_KINDS
@@ -96,25 +99,69 @@ class Event(ModelSQL, ModelView):
             }
 
     @classmethod
-    def receive(cls, account, kind, body, remote_address):
-        """Store a callback as it came; the caller commits before the event
-        is processed.  A body that is not a JSON object of the kind's shape
-        is stored as an 'error' event with the reason."""
-        event = cls(
-            account=account, company=account.company, kind=kind,
-            remote_address=remote_address, received_at=utc_now(),
-            body=body)
+    def receive(cls, gate, kind, body, remote_address):
+        """Store a callback as it came, for the account of the CallbackGate
+        gate, and return the event's id and state; the caller commits
+        before the event is processed.  A body that is not a JSON object of
+        the kind's shape is stored as an 'error' event with the reason.
+
+        One INSERT, not the ORM's create: Daraja waits for the answer, and
+        the values are all made here."""
+        transaction = Transaction()
+        database = transaction.database
+        state, reference, error = 'pending', None, None
         try:
             data = json.loads(body)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
-            event.reference = cls.callback_kinds()[kind](data)
+            reference = cls.callback_kinds()[kind](data)
         except (ValueError, daraja.ParseError) as exception:
-            event.state = 'error'
-            event.error = gettext(
-                'account_mpesa.msg_event_malformed', error=exception)
-        event.save()
-        return event
+            state = 'error'
+            error = gettext('account_mpesa.msg_event_malformed', error=exception)
+        table = cls.__table__()
+        columns = [
+            table.create_uid, table.create_date, table.account, table.company,
+            table.kind, table.remote_address, table.received_at, table.body,
+            table.state, table.error, table.attempts, table.reference]
+        values = [
+            transaction.user, CurrentTimestamp(), gate.account, gate.company,
+            kind, remote_address, utc_now(), body,
+            state, error, cls.default_attempts(), reference]
+        cursor = transaction.connection.cursor()
+        if database.has_returning():
+            cursor.execute(*table.insert(columns, [values], [table.id]))
+            event_id, = cursor.fetchone()
+        else:
+            cursor.execute(*table.insert(columns, [values]))
+            event_id = database.lastid(cursor)
+        return event_id, state
+
+    @classmethod
+    def enqueue(cls, event_id):
+        """Put the processing of the event on Tryton's task queue in the
+        caller's transaction: the task ``__queue__.process`` would make, in
+        one INSERT without the ORM's checks (Daraja waits for the answer)"""
+        Queue = Pool().get('ir.queue')
+        transaction = Transaction()
+        database = transaction.database
+        queue = Queue.__table__()
+        data = {
+            'model': cls.__name__,
+            'method': 'process',
+            'user': transaction.user,
+            'context': {},
+            'instances': [event_id],
+            'args': [],
+            'kwargs': {},
+            }
+        transaction.connection.cursor().execute(*queue.insert(
+                [queue.create_uid, queue.create_date, queue.name, queue.data,
+                    queue.enqueued_at],
+                [[transaction.user, CurrentTimestamp(), 'default',
+                        Queue.data.sql_format(data),
+                        Queue.default_enqueued_at()]]))
+        if database.has_channel():
+            database.notify(transaction.connection, Queue.__name__, '')
 
     @classmethod
     def process_waiting(cls, account_id, reference):

@@ -8,7 +8,6 @@ processed, and acknowledged only once stored.  It is then processed on
 Tryton's task queue when ``[queue] worker`` is set, else in the same
 process right after the answer is sent."""
 import functools
-import ipaddress
 import json
 import logging
 import threading
@@ -29,24 +28,6 @@ PROCESSING = threading.BoundedSemaphore(
     config.getint('account_mpesa', 'callback_processes', default=4))
 
 
-def remote_address(request, account):
-    """The address of the caller: the X-Forwarded-For entry added by the
-    nearest untrusted hop when the peer is a trusted proxy"""
-    proxies = account.networks('trusted_proxies')
-    hops = [request.remote_addr] + [
-        h.strip() for h in reversed(
-            request.headers.get('X-Forwarded-For', '').split(','))
-        if h.strip()]
-    for hop in hops[:-1]:
-        try:
-            address = ipaddress.ip_address(hop)
-        except ValueError:
-            return hop
-        if not any(address in n for n in proxies):
-            return hop
-    return hops[-1]
-
-
 def json_response(data, status=HTTPStatus.OK):
     return Response(
         json.dumps(data), status, content_type='application/json')
@@ -57,51 +38,52 @@ def json_response(data, status=HTTPStatus.OK):
 @with_pool
 @with_transaction(context={'_skip_warnings': True})
 def callback(request, pool, identifier, kind):
-    "Store a Daraja callback, queue its processing and acknowledge it"
+    """Store a Daraja callback, queue its processing and acknowledge it.
+
+    Commits the event (and its task on the queue) before answering."""
     Account = pool.get('account.payment.mpesa.account')
     Event = pool.get('account.payment.mpesa.event')
-    accounts = Account.search([
-            ('callback_identifier', '=', identifier),
-            ], limit=1)
-    if not accounts or kind not in Event.callback_kinds():
+    gate = Account.callback_gate(identifier)
+    if gate is None or kind not in Event.callback_kinds():
         abort(HTTPStatus.NOT_FOUND)
-    account, = accounts
-    address = remote_address(request, account)
-    if not account.allows_address(address):
+    address = gate.remote_address(
+        request.remote_addr, request.headers.get('X-Forwarded-For'))
+    if not gate.allows_address(address):
         logger.warning(
             "Callback %s refused from %s for account %d",
-            kind, address, account.id)
+            kind, address, gate.account)
         abort(HTTPStatus.FORBIDDEN)
-    limit = account.callback_size_limit
+    limit = gate.size_limit
     if (request.content_length or 0) > limit:
         abort(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     body = request.stream.read(limit + 1)
     if len(body) > limit:
         abort(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+    queued = config.getboolean('queue', 'worker', default=False)
     transaction = Transaction()
     try:
-        event = Event.receive(
-            account, kind, body.decode('utf-8', 'replace'), address)
+        event_id, state = Event.receive(
+            gate, kind, body.decode('utf-8', 'replace'), address)
+        if queued and state == 'pending':
+            Event.enqueue(event_id)
         transaction.commit()
     except Exception:
         logger.error(
             "Callback %s for account %d could not be stored",
-            kind, account.id, exc_info=True)
+            kind, gate.account, exc_info=True)
         transaction.rollback()
         return json_response(
             {'ResultCode': 1, 'ResultDesc': "Not stored"},
             HTTPStatus.SERVICE_UNAVAILABLE)
-    if event.state == 'error':
+    if state == 'error':
         return json_response(
             {'ResultCode': 1, 'ResultDesc': "Malformed callback"},
             HTTPStatus.BAD_REQUEST)
     response = json_response(ACKNOWLEDGEMENT)
-    if config.getboolean('queue', 'worker', default=False):
-        Event.__queue__.process([event])
-    else:
+    if not queued:
         # Acknowledge first: Daraja waits only for the answer
         response.call_on_close(functools.partial(
-                process_event, pool.database_name, event.id))
+                process_event, pool.database_name, event_id))
     return response
 
 
