@@ -7,7 +7,10 @@ callback or a query told it, is applied by :meth:`Payment.mpesa_settle`."""
 import datetime as dt
 import logging
 import uuid
+from collections import Counter
 from decimal import Decimal
+
+from sql.conditionals import Coalesce
 
 from trytond.i18n import gettext
 from trytond.model import ModelView, Unique, fields
@@ -32,6 +35,9 @@ MPESA_STATES = [
     ('done', "Done"),
     ]
 MPESA_CURRENCY = 'KES'
+# The errors of a request that was not carried out for a passing reason: the
+# payment stays requested, to be sent again
+NOT_SENT = (daraja.Unavailable, daraja.Throttled, daraja.TokenError)
 
 
 def mpesa_only():
@@ -273,6 +279,8 @@ class Payment(metaclass=PoolMeta):
         "Queue the STK Push of the payment"
         assert self.process_method == 'mpesa'
         self.mpesa_state = 'requested'
+        # The review deadline runs from here, however many sends it takes
+        self.mpesa_requested_at = utc_now()
         self.mpesa_message = gettext('account_mpesa.msg_mpesa_requested')
         self.save()
         self.__class__.__queue__.mpesa_send([self])
@@ -289,6 +297,10 @@ class Payment(metaclass=PoolMeta):
         whose answer never came is not failed: it goes to 'unknown' for the
         reconciliation to ask Daraja.  A payment that could not be sent for
         a passing reason goes back to 'requested' for the next run.
+
+        Return the count of the payments sent by this call by what became
+        of them: 'sent', 'not sent' (requested again), 'failed' or
+        'unknown'.
         """
         pool = Pool()
         Event = pool.get('account.payment.mpesa.event')
@@ -299,6 +311,7 @@ class Payment(metaclass=PoolMeta):
                     ('mpesa_state', '=', 'requested'),
                     *company_domain(),
                     ])
+        counts = Counter()
         for payment in payments:
             if not run_in_transaction(cls._mpesa_claim, payment.id):
                 continue
@@ -309,18 +322,28 @@ class Payment(metaclass=PoolMeta):
             if reference:
                 # The callback may have come before the commit
                 Event.process_waiting(account_id, reference)
+            if isinstance(answer, daraja.OutcomeUnknown):
+                counts['unknown'] += 1
+            elif isinstance(answer, NOT_SENT):
+                counts['not sent'] += 1
+            elif isinstance(answer, daraja.DarajaError):
+                counts['failed'] += 1
+            else:
+                counts['sent'] += 1
+        return counts
 
     @classmethod
     def _mpesa_claim(cls, payment_id):
         """Move a requested payment to 'sending'; tell whether this
         transaction won it.  A payout gets its OriginatorConversationID
         here, before it is sent, so that it can be asked about whatever
-        happens next."""
+        happens next.  The time of the request is kept when the payment is
+        sent again: the review deadline does not move."""
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         cursor.execute(*table.update(
                 [table.mpesa_state, table.mpesa_requested_at],
-                ['sending', utc_now()],
+                ['sending', Coalesce(table.mpesa_requested_at, utc_now())],
                 where=(table.id == payment_id)
                 & (table.state == 'processing')
                 & (table.mpesa_state == 'requested')))
@@ -375,8 +398,7 @@ class Payment(metaclass=PoolMeta):
             payment.mpesa_message = gettext(
                 'account_mpesa.msg_mpesa_unknown')
             payment.save()
-        elif isinstance(answer, (
-                    daraja.Unavailable, daraja.Throttled, daraja.TokenError)):
+        elif isinstance(answer, NOT_SENT):
             logger.warning(
                 "M-Pesa request of payment %d not sent, will retry: %s",
                 payment.id, answer)

@@ -16,43 +16,59 @@ logger = logging.getLogger(__name__)
 
 BATCH = config.getint('account_mpesa', 'reconcile_batch', default=500)
 OPEN_STATES = ['requested', 'sending', 'pending', 'unknown']
+# Questions to an account stop for the run after so many network failures
+UNREACHABLE_AFTER = 3
 
 
 class Run:
     """The state of one reconciliation run: its time, the spacing of the
-    questions per account, the accounts Daraja throttles and those whose
-    waiting callbacks were processed"""
+    questions per account, the accounts whose questions stopped for the run
+    and those whose waiting callbacks were processed"""
 
     def __init__(self):
         self.now = utc_now()
-        self.throttled = set()
+        self.stopped = {}
         self.swept = set()
         self._next = {}
+        self._unreachable = Counter()
 
     def ask(self, payment, question):
         """Ask Daraja question() about the payment in its account's turn;
-        return the answer and None, or None and why there is none
-        ('throttled' stops the account's questions for the run)"""
+        return the answer and None, or None and why there is none.
+
+        The account's questions stop for the run when Daraja throttles
+        ('throttled') or after UNREACHABLE_AFTER answers in a row could not
+        be had ('unreachable'): the next run asks again."""
         account = payment.mpesa_account
-        if account.id in self.throttled:
-            return None, 'throttled'
+        if account.id in self.stopped:
+            return None, self.stopped[account.id]
         now = time.monotonic()
         next_ = self._next.get(account.id, now)
         if next_ > now:
             time.sleep(next_ - now)
         self._next[account.id] = max(now, next_) + 1 / account.query_rate
         try:
-            return question(), None
+            answer = question()
         except daraja.Throttled as exception:
             logger.warning(
                 "Daraja throttles account %d, stopping its queries: %s",
                 account.id, exception)
-            self.throttled.add(account.id)
+            self.stopped[account.id] = 'throttled'
             return None, 'throttled'
         except daraja.DarajaError as exception:
             logger.warning(
                 "Payment %d could not be checked: %s", payment.id, exception)
+            if isinstance(exception, daraja.Unavailable):
+                self._unreachable[account.id] += 1
+                if self._unreachable[account.id] >= UNREACHABLE_AFTER:
+                    logger.warning(
+                        "Daraja could not be reached %d times in a row for "
+                        "account %d, stopping its queries for this run",
+                        UNREACHABLE_AFTER, account.id)
+                    self.stopped[account.id] = 'unreachable'
             return None, 'error'
+        self._unreachable[account.id] = 0
+        return answer, None
 
 
 class Payment(metaclass=PoolMeta):
@@ -68,7 +84,7 @@ class Payment(metaclass=PoolMeta):
         a payment whose push got no answer adopts a matching callback;
         a payment past the review deadline goes to review with the reason.
         Questions are spaced per account by its rate and stop for the run
-        when Daraja throttles.  Daraja and network errors are logged and
+        when Daraja throttles or cannot be reached.  Daraja and network errors are logged and
         the payment left for the next run.  Logs one summary line.
         """
         if payments is None:
@@ -95,8 +111,7 @@ class Payment(metaclass=PoolMeta):
             else:
                 requested.append(payment)
         if requested:
-            cls.mpesa_send(requested)
-            counts['sent'] += len(requested)
+            counts.update(cls.mpesa_send(requested))
         for payment in payments:
             if payment.mpesa_state != 'requested':
                 counts[payment._mpesa_chase(run)] += 1

@@ -272,6 +272,29 @@ def test_stk_query_pending_envelope(fake_daraja, client):
     assert len(fake_daraja.hits(QUERY)) == 1
 
 
+def test_stk_query_pending_is_not_a_warning(fake_daraja, client, caplog):
+    """A prompt being processed is a normal state, asked about on every
+    reconciliation run: logged at DEBUG; a 500 of the same query warns."""
+    fake_daraja.reply(
+        QUERY, Reply(500, load('stk_query_pending')),
+        *[Reply(500, envelope('500.003.1001', 'Internal Server Error'))] * 3)
+    logger = 'trytond.modules.account_mpesa.daraja'
+    with caplog.at_level(logging.DEBUG, logger=logger):
+        with pytest.raises(Pending):
+            query(client)
+    pending = [r for r in caplog.records if '500.001.1001' in r.getMessage()]
+    assert [r.levelno for r in pending] == [logging.DEBUG]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=logger):
+        with pytest.raises(Unavailable):
+            query(client)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    assert all('500.003.1001' in r.getMessage() for r in warnings)
+
+
 def test_stk_query_pending_4999(fake_daraja, client):
     fake_daraja.reply(QUERY, dict(
             load('stk_query_success'), ResultCode='4999',

@@ -3,6 +3,9 @@
 """No payment stranded: the reconciliation cron, the callback retries and
 the purge, against a simulator that drops, delays or stalls."""
 import datetime as dt
+import logging
+import os
+import socket
 import time
 from decimal import Decimal
 
@@ -16,6 +19,7 @@ from .scenario import (
     wait_for)
 
 pytestmark = pytest.mark.e2e
+MODULE_LOGGER = 'trytond.modules.account_mpesa'
 
 
 def configure(account, **values):
@@ -24,14 +28,22 @@ def configure(account, **values):
     account.save()
 
 
-def request_payments(shop, count, amount=100):
-    "One sale and one STK Push per payment, each to its own phone"
+def request_payments(shop, count, amount=100, first=0):
+    """One sale and one STK Push per payment, each to its own phone (the
+    first one 0710 123 456 + first)"""
     payments = []
-    for i in range(count):
+    for i in range(first, first + count):
         sale = create_quotation(
             shop.customer, amount, phone=f'+254 7{10 + i:02d} 123 456')
         payments.append(request_payment(sale).form.payment)
     return payments
+
+
+def module_records(caplog, level=logging.DEBUG):
+    "The log records of the module (and its Daraja client) at level or above"
+    return [r for r in caplog.records
+        if r.name.startswith(MODULE_LOGGER)
+        and r.levelno >= level]
 
 
 def pushes(simulator):
@@ -133,17 +145,24 @@ def test_unknown_outcome_without_callback_goes_to_review(
     assert len(pushes(simulator)) == 1
 
 
-def test_deadline(shop, simulator):
+def test_deadline(shop, simulator, caplog):
     "A prompt never answered ends in review with the reason"
     simulator.set_customer('254710123456', 'never')
     payment, = request_payments(shop, 1)
     configure(
         shop.mpesa_account, query_delay=dt.timedelta(0),
         review_deadline=dt.timedelta(seconds=2))
-    reconcile()
+    with caplog.at_level(logging.DEBUG, logger=MODULE_LOGGER):
+        reconcile()
     payment.reload()
     assert payment.mpesa_state == 'pending'
     assert payment.mpesa_checked_at
+    # Still waiting for the customer is no warning: the summary counts it
+    assert not module_records(caplog, logging.WARNING)
+    assert [r.getMessage() for r in module_records(caplog, logging.INFO)] == [
+        "M-Pesa reconciliation: 1 pending"]
+    assert any("being processed" in r.getMessage()
+        for r in module_records(caplog))
     time.sleep(2.1)
     reconcile()
     payment.reload()
@@ -174,6 +193,150 @@ def test_daraja_down(shop, simulator):
     accepted = [r for r in pushes(simulator) if r['status'] == 200]
     assert len(accepted) == 8
     assert len({r['json']['PhoneNumber'] for r in accepted}) == 8
+
+
+def unfinished_tasks():
+    "The queued tasks not finished (one that raised stays so)"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+
+    with Transaction().start(os.environ['DB_NAME'], 0, readonly=True):
+        Queue = Pool().get('ir.queue')
+        return [(t.name, t.data) for t in Queue.search(
+                [('finished_at', '=', None)])]
+
+
+@pytest.fixture
+def refused_url():
+    """A loopback base URL where every connection is refused: its port is
+    bound, so that nobody else takes it while the test runs, but nothing
+    listens on it"""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        yield 'http://127.0.0.1:%d' % sock.getsockname()[1]
+
+
+def test_daraja_refuses_connections(shop, simulator, refused_url, caplog):
+    """Daraja answers 5xx, then refuses every connection for a while:
+    nothing lost, nothing failed, every push sent once after the recovery"""
+    not_reached = "could not be reached"
+    # Half the calls answered 5xx and every callback lost: some pushes are
+    # left requested (refused twice: by the wizard and its queued task),
+    # the others are pending with no callback to settle them.
+    simulator.set_faults(
+        error_5xx_ratio=0.5, error_5xx_seed=7, drop_callbacks=1.0)
+    payments = request_payments(shop, 4)
+    states = [p.mpesa_state for p in payments]
+    assert 'requested' in states and 'pending' in states, states
+
+    # Nothing listens at Daraja's address any more
+    before = len(simulator.requests)
+    configure(
+        shop.mpesa_account, base_url=refused_url,
+        query_delay=dt.timedelta(0))
+    payments += request_payments(shop, 4, first=4)
+    for payment in payments[4:]:
+        assert payment.state == 'processing'
+        assert payment.mpesa_state == 'requested'
+        assert not_reached in payment.mpesa_message
+        assert payment.mpesa_attempts == 2  # the wizard and its queued task
+    pending = [p for p in payments if p.mpesa_state == 'pending']
+    requested = [p for p in payments if p.mpesa_state == 'requested']
+    attempts = {p.id: p.mpesa_attempts for p in requested}
+
+    # The cron tries to send and to ask: refused, it fails nothing and
+    # loses nothing
+    with caplog.at_level(logging.INFO, logger=MODULE_LOGGER):
+        reconcile()
+    summary = [r.getMessage() for r in module_records(caplog, logging.INFO)
+        if r.getMessage().startswith("M-Pesa reconciliation:")]
+    assert summary == [
+        f"M-Pesa reconciliation: {len(pending)} error, "
+        f"{len(requested)} not sent"]
+    assert len(simulator.requests) == before, "a call reached Daraja"
+    for payment in payments:
+        payment.reload()
+        assert payment.state == 'processing', payment.mpesa_message
+    for payment in requested:
+        assert payment.mpesa_state == 'requested'
+        assert not_reached in payment.mpesa_message
+        assert not payment.mpesa_checkout_request_id
+        assert payment.mpesa_attempts == attempts[payment.id] + 1
+    for payment in pending:
+        assert payment.mpesa_state == 'pending'
+        assert payment.mpesa_checkout_request_id
+
+    # Daraja is back: every payment is sent once, and settles
+    configure(shop.mpesa_account, base_url=simulator.url)
+    simulator.set_faults(error_5xx_ratio=0, drop_callbacks=0)
+    reconcile()
+    for payment in payments:
+        assert wait_for(payment_settled(payment))
+        assert payment.state == 'succeeded', payment.mpesa_message
+        assert payment.clearing_move
+    accepted = [r for r in pushes(simulator) if r['status'] == 200]
+    assert len(accepted) == 8
+    assert len({r['json']['PhoneNumber'] for r in accepted}) == 8
+    assert ({r['response']['CheckoutRequestID'] for r in accepted}
+        == {p.mpesa_checkout_request_id for p in payments})
+    assert len(simulator.ledger) == 8
+    # Every queued send finished, and a later run sends nothing again
+    assert wait_for(lambda: not unfinished_tasks())
+    reconcile()
+    assert len([r for r in pushes(simulator) if r['status'] == 200]) == 8
+
+
+def test_unreachable_stops_questions(shop, simulator, refused_url, caplog):
+    """Daraja unreachable: a run stops asking the account after three
+    failures in a row instead of spending a timeout on every payment"""
+    simulator.set_faults(drop_callbacks=1.0)
+    payments = request_payments(shop, 5)
+    assert {p.mpesa_state for p in payments} == {'pending'}
+    configure(
+        shop.mpesa_account, base_url=refused_url,
+        query_delay=dt.timedelta(0))
+    with caplog.at_level(logging.INFO, logger=MODULE_LOGGER):
+        reconcile()
+    messages = [r.getMessage() for r in module_records(caplog, logging.INFO)]
+    assert "M-Pesa reconciliation: 3 error, 2 unreachable" in messages
+    assert len([m for m in messages if "could not be checked" in m]) == 3
+    for payment in payments:
+        payment.reload()
+        assert (payment.state, payment.mpesa_state) == (
+            'processing', 'pending')
+
+    # The next run asks again, and settles them once Daraja is back
+    configure(shop.mpesa_account, base_url=simulator.url)
+    reconcile()
+    for payment in payments:
+        payment.reload()
+        assert payment.state == 'succeeded', payment.mpesa_message
+
+
+def test_refused_until_deadline(shop, simulator, refused_url):
+    """Refused at every run: sent again at each run until the review
+    deadline counted from the request, then held for review unsent"""
+    # No access token yet: the token request is refused (and retried), so
+    # each attempt takes about 1.5 s
+    configure(
+        shop.mpesa_account, base_url=refused_url,
+        query_delay=dt.timedelta(0), review_deadline=dt.timedelta(seconds=6))
+    payment, = request_payments(shop, 1)
+    assert payment.mpesa_state == 'requested'
+    assert "could not be reached" in payment.mpesa_message
+    attempts = payment.mpesa_attempts
+    give_up = time.monotonic() + 12
+    while payment.mpesa_state == 'requested':
+        # Runs closer together than the deadline, as every minute for a day
+        assert time.monotonic() < give_up, "sent again past the deadline"
+        time.sleep(1)
+        reconcile()
+        payment.reload()
+    assert payment.state == 'processing'
+    assert payment.mpesa_state == 'review'
+    assert "nothing was sent" in payment.mpesa_message
+    assert payment.mpesa_attempts > attempts
+    assert not pushes(simulator)
 
 
 def test_retry_and_give_up_callbacks(shop, simulator, tryton_url):

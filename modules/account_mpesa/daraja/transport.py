@@ -133,7 +133,9 @@ class Transport:
         if 200 <= status < 300 and parse_error(data) is None:
             return data
         error = answer_error(status, data, what, money, secrets)
-        logger.warning(
-            '%s %s: Daraja error %s (HTTP %s): %s', method, path,
+        # A prompt still being processed is a normal state, asked about
+        # again by every reconciliation run: not a warning
+        log = logger.debug if isinstance(error, Pending) else logger.warning
+        log('%s %s: Daraja error %s (HTTP %s): %s', method, path,
             error.code or '-', status, error.message)
         raise error
