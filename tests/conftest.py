@@ -45,6 +45,30 @@ def drop_postgresql_cache(uri):
                 sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
 
 
+def drop_foreign_database(uri, name):
+    """Drop the database name when it exists but is not a Tryton database
+    (a server may come with an empty database called test): Tryton's test
+    tools see only Tryton databases, and would fail to create it"""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+            uri.rstrip('/') + '/postgres', autocommit=True) as connection:
+        if not connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s",
+                (name,)).fetchone():
+            return
+    with psycopg.connect(
+            uri.rstrip('/') + '/' + name, autocommit=True) as connection:
+        if connection.execute(
+                "SELECT to_regclass('ir_module') IS NOT NULL").fetchone()[0]:
+            return
+    with psycopg.connect(
+            uri.rstrip('/') + '/postgres', autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+
+
 os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
 BACKEND = os.environ['TRYTOND_DATABASE_URI'].split(':', 1)[0]
 if BACKEND == 'sqlite':
@@ -56,6 +80,8 @@ if BACKEND == 'sqlite':
         'DB_CACHE', os.path.join(CACHE, f'sqlite-{module_digest()}'))
 else:
     os.environ.setdefault('DB_NAME', 'test')
+    drop_foreign_database(
+        os.environ['TRYTOND_DATABASE_URI'], os.environ['DB_NAME'])
     if 'DB_CACHE' not in os.environ:
         stamp = os.path.join(CACHE, f'postgresql-{module_digest()}')
         if not os.path.exists(stamp):

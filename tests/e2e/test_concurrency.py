@@ -1,7 +1,9 @@
 # This file is part of account_mpesa.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-"""Concurrent deliveries on PostgreSQL: many callbacks, each delivered
-several times at once, settle every payment exactly once."""
+"""Concurrency and outages on PostgreSQL: many callbacks, each delivered
+several times at once, settle every payment exactly once; a shared token;
+the task queue; a database restart while callbacks arrive."""
+import datetime as dt
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -164,3 +166,98 @@ def test_processing_on_task_queue(shop, simulator, queue_worker):
         assert task.data['method'] == 'process'
         assert task.finished_at
     assert queue_worker.poll() is None
+
+
+def postgresql_cluster():
+    """The version and name of the local cluster serving the tests, for
+    pg_ctlcluster; skip (fail in CI) when it cannot be restarted from here"""
+    import shutil
+    import subprocess
+    import urllib.parse
+
+    def unavailable(reason):
+        if os.environ.get('CI', '').lower() in {'1', 'true', 'yes'}:
+            pytest.fail(f"{reason} (CI must restart PostgreSQL)",
+                pytrace=False)
+        pytest.skip(reason)
+
+    uri = urllib.parse.urlsplit(os.environ['TRYTOND_DATABASE_URI'])
+    if uri.hostname not in {None, '', 'localhost', '127.0.0.1', '::1'}:
+        unavailable(f"PostgreSQL at {uri.hostname} is not local")
+    if not shutil.which('pg_lsclusters') or os.geteuid() != 0:
+        unavailable("restarting PostgreSQL needs pg_ctlcluster run as root")
+    port = str(uri.port or 5432)
+    for line in subprocess.run(
+            ['pg_lsclusters', '--no-header'], capture_output=True,
+            text=True, check=True).stdout.splitlines():
+        version, name, cluster_port = line.split()[:3]
+        if cluster_port == port:
+            return version, name
+    unavailable(f"no local cluster listens on port {port}")
+
+
+def test_database_restart(shop, simulator):
+    """PostgreSQL stops for 12 s while callbacks arrive: every callback
+    answered 200 is in the inbox; those not answered in time (the server
+    waits for the database longer than the sender's 10 s) are recovered by
+    the reconciliation, and every payment is settled once"""
+    import subprocess
+    import threading
+    import time
+
+    cluster = postgresql_cluster()
+    count = 30
+    create_processing_payments(shop, count)
+    Payment = Model.get('account.payment')
+    payments = Payment.find([('mpesa_state', '=', 'pending')])
+    assert len(payments) == count
+    checkouts = [p.mpesa_checkout_request_id for p in payments]
+
+    def pg_ctl(action):
+        subprocess.run(
+            ['pg_ctlcluster', '--skip-systemctl-redirect', *cluster, action]
+            + (['-m', 'fast'] if action == 'stop' else []),
+            check=True, timeout=120)
+
+    def answer_all():
+        # The customers answer one after the other for 9 s
+        for checkout in checkouts:
+            simulator.answer(checkout, 'success')
+            time.sleep(0.3)
+    answering = threading.Thread(target=answer_all)
+    answering.start()
+    try:
+        assert wait_for(lambda: len(simulator.callbacks) >= 5, timeout=60)
+        pg_ctl('stop')
+        time.sleep(12)
+    finally:
+        pg_ctl('start')
+    answering.join()
+    assert wait_for(lambda: len(simulator.callbacks) == count, timeout=120)
+
+    answered = {c['json']['Body']['stkCallback']['CheckoutRequestID']:
+        c.get('status') or c.get('error') for c in simulator.callbacks}
+    stored = {c for c, s in answered.items() if s == 200}
+    assert stored, "no callback got through"
+    assert len(stored) < count, "every callback was answered in time"
+
+    # Every acknowledged callback is in the inbox
+    Event = Model.get('account.payment.mpesa.event')
+    assert stored <= {e.reference for e in Event.find([])}
+
+    # The inbox retry and the reconciliation settle the rest
+    from .scenario import reconcile, run_cron
+    account = shop.mpesa_account
+    account.query_delay = dt.timedelta(0)
+    account.save()
+    run_cron('account.payment.mpesa.event|process_pending')
+    reconcile()
+    assert wait_for(lambda: not Payment.find(
+            [('state', '=', 'processing')]), timeout=60), [
+        (p.mpesa_state, p.mpesa_message)
+        for p in Payment.find([('state', '=', 'processing')])]
+    assert len(Payment.find([('state', '=', 'succeeded')])) == count
+    Move = Model.get('account.move')
+    moves = Move.find([('origin', 'like', 'account.payment,%')])
+    assert len(moves) == count
+    assert not Event.find([('state', 'in', ['pending', 'error'])])
