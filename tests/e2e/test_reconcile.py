@@ -305,9 +305,14 @@ def test_unreachable_stops_questions(shop, simulator, refused_url, caplog):
         assert (payment.state, payment.mpesa_state) == (
             'processing', 'pending')
 
-    # The next run asks again, and settles them once Daraja is back
+    # The next run asks again, and settles them once Daraja is back, with
+    # one log line
     configure(shop.mpesa_account, base_url=simulator.url)
-    reconcile()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=MODULE_LOGGER):
+        reconcile()
+    assert [r.getMessage() for r in module_records(caplog, logging.INFO)] == [
+        "M-Pesa reconciliation: 5 succeeded"]
     for payment in payments:
         payment.reload()
         assert payment.state == 'succeeded', payment.mpesa_message

@@ -273,7 +273,9 @@ class Client:
             raise Pending(
                 result.result_desc or result_message(result.result_code),
                 code=result.result_code, http_status=200)
-        logger.info(
+        # A question the reconciliation asks per payment: its run logs the
+        # summary
+        logger.debug(
             'STK Query of %s: result %s', result.checkout_request_id,
             result.result_code)
         return result
