@@ -135,3 +135,26 @@ def test_check_status_button(shop, simulator):
     assert payment.state == 'failed'
     assert payment.mpesa_result_code == '1032'
     assert payment.mpesa_message == daraja.result_message('1032', api='stk')
+
+
+def test_connection_button(shop, simulator):
+    "Test Connection gets a token, or says why Daraja refused it"
+    from trytond.exceptions import UserError
+
+    account = shop.mpesa_account
+    account.click('test_connection')
+    Notification = Model.get('res.notification')
+    notification, = Notification.find([])
+    assert notification.label == (
+        f'M-Pesa account "{account.rec_name}" connected: Daraja issued a '
+        'token.')
+    oauth = [r for r in simulator.requests if r['path'].startswith('/oauth/')]
+    assert len(oauth) == 1
+
+    account.consumer_secret = 'wrong-secret'
+    account.save()
+    with pytest.raises(UserError) as info:
+        account.click('test_connection')
+    assert f'M-Pesa refused the connection of account "{account.rec_name}"' \
+        in str(info.value)
+    assert 'wrong-secret' not in str(info.value)
