@@ -210,13 +210,7 @@ class Gunicorn:
         return seconds
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        common.terminate(self.process, 30)
         self.stop_worker()
 
     def stop_worker(self):

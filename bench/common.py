@@ -112,6 +112,17 @@ def wait_http(url, timeout=60, process=None):
     raise TimeoutError(f"{url} did not answer in {timeout} s")
 
 
+def terminate(process, timeout):
+    "Stop process: SIGTERM, then SIGKILL if it still runs after timeout"
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class SimulatorProcess:
     """The Daraja simulator (``python -m daraja_sim``) in a process of its
     own on a loopback port, so that its work is not counted in the
@@ -138,13 +149,7 @@ class SimulatorProcess:
             return json.loads(response.read())
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, 10)
 
     def __enter__(self):
         return self
