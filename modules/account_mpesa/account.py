@@ -5,8 +5,10 @@ callback URLs and its shared OAuth token."""
 import datetime as dt
 import ipaddress
 import logging
+import socket
 import uuid
 from decimal import Decimal
+from urllib.parse import urlsplit
 from typing import NamedTuple
 
 import trytond.config as config
@@ -21,6 +23,7 @@ from trytond.url import http_host
 from . import daraja
 from .common import lock_rows
 from .exceptions import MpesaAccountError, MpesaConnectionError
+from .outcome import CALLBACK_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +31,6 @@ CONNECT_TIMEOUT = config.getfloat(
     'account_mpesa', 'connect_timeout', default=5)
 READ_TIMEOUT = config.getfloat('account_mpesa', 'read_timeout', default=30)
 
-# The kinds of callback the routes accept
-CALLBACK_KINDS = [
-    'stk',
-    'b2c/result',
-    'b2c/timeout',
-    'reversal/result',
-    'reversal/timeout',
-    'status/result',
-    'status/timeout',
-    ]
 
 
 def parse_networks(text):
@@ -83,6 +76,39 @@ class CallbackGate(NamedTuple):
         return hops[-1]
 
 
+# The addresses Safaricom's callbacks are known to come from (no official
+# list is published; see doc/production.rst)
+SAFARICOM_CALLBACK_ADDRESSES = [
+    '196.201.214.200', '196.201.214.206', '196.201.214.207',
+    '196.201.214.208', '196.201.213.114', '196.201.213.44',
+    '196.201.212.127', '196.201.212.128', '196.201.212.129',
+    '196.201.212.132', '196.201.212.136', '196.201.212.138',
+    '196.201.212.69', '196.201.212.74',
+    ]
+# Changing one of these fields makes the stored OAuth token stale
+TOKEN_FIELDS = {
+    'environment', 'base_url', 'consumer_key', 'consumer_secret',
+    'passkey', 'initiator_name', 'initiator_password', 'certificate'}
+
+
+def is_private_url(url):
+    """Tell whether every address the host of url resolves to is a loopback
+    or private one"""
+    try:
+        host = urlsplit(url or '').hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    addresses = {ipaddress.ip_address(i[4][0].split('%')[0]) for i in infos}
+    return bool(addresses) and all(
+        a.is_loopback or a.is_private for a in addresses)
+
+
 SECRETS = {
     'consumer_key', 'consumer_secret', 'passkey', 'initiator_password',
     'certificate', 'daraja_token', 'daraja_token_expires'}
@@ -108,7 +134,10 @@ class Account(ModelSQL, ModelView):
         states={
             'required': Eval('environment') == 'custom',
             'invisible': Eval('environment') != 'custom',
-            })
+            },
+        help="The address of a Daraja simulator: only a loopback or "
+        "private address is accepted. Sandbox and Production talk to "
+        "Safaricom's hosts only.")
     shortcode_type = fields.Selection([
             ('paybill', "Paybill"),
             ('till', "Till (Buy Goods)"),
@@ -144,6 +173,12 @@ class Account(ModelSQL, ModelView):
         "Approver Differs from Submitter",
         help="A payout must be approved by another user than the one who "
         "submitted it.")
+    confirm_callbacks = fields.Boolean(
+        "Confirm Callbacks",
+        help="Ask Daraja to confirm every callback that would settle or "
+        "fail a payment (STK Query, Transaction Status) before it is "
+        "applied: a callback is plain JSON that anyone who learns the URL "
+        "can send.")
     stk_minimum = fields.Numeric(
         "STK Minimum", digits=(16, 0), required=True,
         domain=[('stk_minimum', '>=', 1)])
@@ -175,7 +210,9 @@ class Account(ModelSQL, ModelView):
     ip_allow_list = fields.Text(
         "Allowed IP Addresses",
         help="One address or network per line. "
-        "Leave empty to accept callbacks from anywhere.")
+        "A production account starts with the addresses Safaricom's "
+        "callbacks are known to come from. "
+        "Empty accepts callbacks from anywhere.")
     trusted_proxies = fields.Text(
         "Trusted Proxies",
         help="One address or network per line: the reverse proxies whose "
@@ -242,6 +279,10 @@ class Account(ModelSQL, ModelView):
         return True
 
     @classmethod
+    def default_confirm_callbacks(cls):
+        return True
+
+    @classmethod
     def default_stk_minimum(cls):
         return Decimal(1)
 
@@ -286,7 +327,27 @@ class Account(ModelSQL, ModelView):
         values = super().preprocess_values(mode, values)
         if mode == 'create' and not values.get('callback_identifier'):
             values['callback_identifier'] = uuid.uuid4().hex
+        if (mode == 'create' and values.get('environment') == 'production'
+                and 'ip_allow_list' not in values):
+            values['ip_allow_list'] = '\n'.join(
+                SAFARICOM_CALLBACK_ADDRESSES)
+        if mode == 'write' and values.keys() & TOKEN_FIELDS:
+            values.setdefault('daraja_token', None)
+            values.setdefault('daraja_token_expires', None)
         return values
+
+    @fields.depends('environment', 'ip_allow_list')
+    def on_change_environment(self):
+        if self.environment == 'production' and not self.ip_allow_list:
+            self.ip_allow_list = '\n'.join(SAFARICOM_CALLBACK_ADDRESSES)
+
+    @fields.depends('ip_allow_list')
+    def on_change_notify(self):
+        notifications = super().on_change_notify()
+        if not (self.ip_allow_list or '').strip():
+            notifications.append(('warning', gettext(
+                        'account_mpesa.msg_account_ip_allow_list_empty')))
+        return notifications
 
     @classmethod
     def copy(cls, accounts, default=None):
@@ -349,6 +410,17 @@ class Account(ModelSQL, ModelView):
             account = self.__class__(self.id)
             return account.business_shortcode, account.passkey
 
+    def stk_query(self, checkout_request_id):
+        """Ask Daraja about the STK Push with checkout_request_id; None
+        while the customer has not answered.  Writes nothing."""
+        shortcode, passkey = self.stk_credentials
+        try:
+            return self.daraja_client().stk_query(
+                business_shortcode=shortcode, passkey=passkey,
+                checkout_request_id=checkout_request_id)
+        except daraja.Pending:
+            return None
+
     @classmethod
     def callback_gate(cls, identifier):
         """The CallbackGate of the account with the callback identifier, or
@@ -380,6 +452,14 @@ class Account(ModelSQL, ModelView):
     @classmethod
     def validate_fields(cls, accounts, field_names):
         super().validate_fields(accounts, field_names)
+        if field_names & {'environment', 'base_url'}:
+            for account in accounts:
+                if (account.environment == 'custom'
+                        and not is_private_url(account.base_url)):
+                    raise MpesaAccountError(gettext(
+                            'account_mpesa.msg_account_base_url_private',
+                            url=account.base_url,
+                            account=account.rec_name))
         if field_names & {'ip_allow_list', 'trusted_proxies'}:
             for account in accounts:
                 for name in ['ip_allow_list', 'trusted_proxies']:
@@ -464,4 +544,3 @@ class TokenStore(daraja.TokenStore):
                     where=table.id == self.account_id))
             transaction.commit()
             return token
-

@@ -3,9 +3,11 @@
 """The Refund wizard of a collected M-Pesa payment."""
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
+from trytond.model.exceptions import AccessError
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.pyson import Eval
+from trytond.transaction import Transaction
 from trytond.wizard import (
     Button, StateAction, StateTransition, StateView, Wizard)
 
@@ -27,7 +29,10 @@ class RefundStart(ModelView):
     reason = fields.Char(
         "Reason", required=True, size=100,
         help="Sent to M-Pesa with the payout (2 to 100 characters).")
-    phone = fields.Char("Phone", required=True)
+    phone = fields.Char(
+        "Phone", readonly=True,
+        help="The number that paid: a refund goes back to it. "
+        "To pay another number, make a payout.")
     method = fields.Selection([
             ('b2c', "B2C payout"),
             ('reversal', "Reversal of the receipt"),
@@ -53,8 +58,38 @@ class Refund(Wizard):
     create_ = StateTransition()
     open_ = StateAction('account_payment.act_payment_form')
 
+    @classmethod
+    def check_access(cls):
+        """Refuse the users outside the groups of the payment's Refund
+        button: the wizard runs without access checks"""
+        pool = Pool()
+        Button = pool.get('ir.model.button')
+        Group = pool.get('res.group')
+        User = pool.get('res.user')
+        super().check_access()
+        if Transaction().user == 0:
+            return
+        groups = Button.get_groups('account.payment', 'mpesa_refund')
+        if groups and not groups & set(User.get_groups()):
+            raise AccessError(gettext(
+                    'account_mpesa.msg_refund_access',
+                    groups=', '.join(
+                        g.rec_name for g in Group.browse(groups))))
+
+    @staticmethod
+    def check_refundable(payment):
+        "Refuse a payment that is not money M-Pesa collected"
+        if not (payment.process_method == 'mpesa'
+                and payment.kind == 'receivable'
+                and payment.state == 'succeeded'
+                and payment.mpesa_receipt):
+            raise AccessError(gettext(
+                    'account_mpesa.msg_refund_not_collected',
+                    payment=payment.rec_name))
+
     def default_start(self, fields):
         payment = self.record
+        self.check_refundable(payment)
         return {
             'payment': payment.id,
             'refundable': payment.mpesa_refundable,
@@ -73,6 +108,7 @@ class Refund(Wizard):
         Payment = pool.get('account.payment')
         Date = pool.get('ir.date')
         original = self.record
+        self.check_refundable(original)
         amount = self.start.amount
         refundable = original.mpesa_refundable
         if amount > refundable:
@@ -98,7 +134,7 @@ class Refund(Wizard):
             party=original.party,
             amount=amount,
             date=Date.today(),
-            mpesa_phone=self.start.phone,
+            mpesa_phone=original.mpesa_phone,
             mpesa_payout_method=self.start.method,
             mpesa_remarks=self.start.reason,
             mpesa_refund_of=original)
