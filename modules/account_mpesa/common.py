@@ -6,27 +6,19 @@ Nairobi)."""
 import datetime as dt
 import random
 import time
-from zoneinfo import ZoneInfo
 
 from sql import For, Literal
 
 from trytond import backend
 from trytond.transaction import Transaction, TransactionError
 
-NAIROBI = ZoneInfo('Africa/Nairobi')
+from .daraja.times import NAIROBI
 
 
 def utc_now():
     "The current time as Tryton stores it: naive UTC"
     return dt.datetime.now(dt.timezone.utc).replace(
         tzinfo=None, microsecond=0)
-
-
-def to_utc(moment):
-    "An aware datetime as naive UTC for a DateTime field"
-    if moment is None:
-        return None
-    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def nairobi_date(moment=None):

@@ -1,7 +1,8 @@
 # This file is part of account_mpesa.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 """The callback inbox: every callback Daraja sends, stored raw before it is
-processed."""
+processed; a callback is a claim, confirmed with Daraja before the ledger
+applies it when its account says so."""
 import json
 import logging
 from collections import Counter
@@ -15,12 +16,52 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from . import daraja
-from .account import CALLBACK_KINDS
 from .common import (
     company_domain, lock_rows, run_in_transaction, summary, utc_now)
+from .outcome import CALLBACK_KINDS, from_stk_query, parse_callback
 
 logger = logging.getLogger(__name__)
 
+# States whose events are processed no more, and purged after the retention
+FINISHED = ['done', 'ignored', 'rejected', 'invalid']
+# The errors of a confirming question that say nothing about the callback
+PASSING = (daraja.Unavailable, daraja.Throttled, daraja.TokenError)
+# The answer of a question not asked yet
+NOT_ASKED = object()
+
+
+def load_body(body):
+    """The JSON value of a callback body (text), refusing what Python's json
+    module would take but Daraja never sends: NaN and infinities, and
+    nesting deeper than the interpreter can parse"""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not a number")
+    try:
+        return json.loads(body, parse_constant=refuse)
+    except RecursionError as exception:
+        raise ValueError("the body is nested too deeply") from exception
+
+
+class Question:
+    """What Daraja must be asked to confirm a callback: an STK Query about
+    its CheckoutRequestID, or a Transaction Status about its payout"""
+
+    def __init__(self, kind, account, reference):
+        self.kind, self.account, self.reference = kind, account, reference
+
+    def ask(self):
+        """Ask Daraja, in a read-only transaction; return the answer or the
+        DarajaError"""
+        pool = Pool()
+        Account = pool.get('account.payment.mpesa.account')
+        Payment = pool.get('account.payment')
+        with Transaction().new_transaction(readonly=True):
+            try:
+                if self.kind == 'stk':
+                    return Account(self.account).stk_query(self.reference)
+                return Payment(self.reference).mpesa_ask_status()
+            except daraja.DarajaError as exception:
+                return exception
 
 
 class Event(ModelSQL, ModelView):
@@ -33,8 +74,8 @@ class Event(ModelSQL, ModelView):
     company = fields.Many2One(
         'company.company', "Company", required=True, readonly=True)
     kind = fields.Selection(
-        [(k, k) for k in CALLBACK_KINDS], "Kind", required=True,
-        readonly=True)
+        [(k.name, k.label) for k in CALLBACK_KINDS.values()], "Kind",
+        required=True, readonly=True)
     remote_address = fields.Char("Remote Address", readonly=True)
     received_at = fields.DateTime("Received At", required=True, readonly=True)
     body = fields.Text("Body", readonly=True)
@@ -42,8 +83,13 @@ class Event(ModelSQL, ModelView):
             ('pending', "Pending"),
             ('done', "Done"),
             ('ignored', "Ignored"),
+            ('rejected', "Rejected"),
+            ('invalid', "Invalid"),
             ('error', "Error"),
-            ], "State", required=True, readonly=True, sort=False)
+            ], "State", required=True, readonly=True, sort=False,
+        help="Rejected: Daraja contradicted the callback, which changed "
+        "nothing.  Invalid: the body is not a callback of its kind; it is "
+        "kept as it came and never processed.")
     error = fields.Text(
         "Error", readonly=True,
         states={
@@ -85,25 +131,12 @@ class Event(ModelSQL, ModelView):
     def default_attempts(cls):
         return 0
 
-    @property
-    def processor(self):
-        return getattr(self, '_process_' + self.kind.replace('/', '_'))
-
-    @classmethod
-    def callback_kinds(cls):
-        """The kinds of callback processed, each with the function that
-        checks the shape of a body and returns the request it is about"""
-        return {
-            'stk': lambda data: (
-                daraja.parse_stk_callback(data).checkout_request_id),
-            }
-
     @classmethod
     def receive(cls, gate, kind, body, remote_address):
         """Store a callback as it came, for the account of the CallbackGate
         gate, and return the event's id and state; the caller commits
-        before the event is processed.  A body that is not a JSON object of
-        the kind's shape is stored as an 'error' event with the reason.
+        before the event is processed.  A body that is not a callback of
+        the kind is stored once as an 'invalid' event with the reason.
 
         One INSERT, not the ORM's create: Daraja waits for the answer, and
         the values are all made here."""
@@ -111,13 +144,12 @@ class Event(ModelSQL, ModelView):
         database = transaction.database
         state, reference, error = 'pending', None, None
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            reference = cls.callback_kinds()[kind](data)
-        except (ValueError, daraja.ParseError) as exception:
-            state = 'error'
-            error = gettext('account_mpesa.msg_event_malformed', error=exception)
+            reference = parse_callback(
+                kind, gate.account, load_body(body)).reference
+        except (ValueError, TypeError, daraja.ParseError) as exception:
+            state = 'invalid'
+            error = gettext(
+                'account_mpesa.msg_event_malformed', error=exception)
         table = cls.__table__()
         columns = [
             table.create_uid, table.create_date, table.account, table.company,
@@ -125,7 +157,7 @@ class Event(ModelSQL, ModelView):
             table.state, table.error, table.attempts, table.reference]
         values = [
             transaction.user, CurrentTimestamp(), gate.account, gate.company,
-            kind, remote_address, utc_now(), body,
+            kind, remote_address, utc_now(), body.replace('\x00', '\ufffd'),
             state, error, cls.default_attempts(), reference]
         cursor = transaction.connection.cursor()
         if database.has_returning():
@@ -179,16 +211,20 @@ class Event(ModelSQL, ModelView):
     @classmethod
     @ModelView.button
     def process(cls, events):
-        """Process the events, each in a transaction of its own.
+        """Process the events, each in transactions of its own.
 
-        An event whose payment is not known yet stays 'pending' for the
-        retry; an event whose processing fails is kept as 'error' with the
-        reason; the others go on.  Concurrent deliveries of one callback
-        conflict on the payment's row and are retried.
+        A callback to confirm is processed twice: once to find what Daraja
+        must be asked, then, once it was asked outside any transaction,
+        with its answer.  An event whose payment is not known yet stays
+        'pending' for the retry; an event whose processing fails is kept as
+        'error' with the reason; the others go on.
         """
         for event in events:
             try:
-                run_in_transaction(cls._process_one, event.id)
+                question = run_in_transaction(cls._process_one, event.id)
+                if question is not None:
+                    run_in_transaction(
+                        cls._process_one, event.id, question.ask())
             except Exception as exception:
                 logger.warning(
                     "M-Pesa event %d failed", event.id, exc_info=True)
@@ -201,8 +237,8 @@ class Event(ModelSQL, ModelView):
         An event is tried again once its account's query delay, doubled at
         each attempt, has passed since its last try, up to the account's
         number of attempts; then it is left in 'error' with the reason, for
-        an accountant.  Each event is
-        processed in a transaction of its own.  Logs one summary line.
+        an accountant.  Each event is processed in transactions of its
+        own.  Logs one summary line.
         """
         if events is None:
             events = cls.search([
@@ -227,11 +263,12 @@ class Event(ModelSQL, ModelView):
         counts = Counter(cls(e.id).state for e in due)
         counts['given up'] = len(exhausted)
         logger.info("M-Pesa callbacks retried: %s", summary(counts))
+        return counts
 
     @classmethod
     def purge(cls):
-        """Delete the processed callbacks older than their account's
-        retention (a cron)"""
+        """Delete the finished callbacks (processed, rejected or invalid)
+        older than their account's retention (a cron)"""
         Account = Pool().get('account.payment.mpesa.account')
         now = utc_now()
         count = 0
@@ -240,7 +277,7 @@ class Event(ModelSQL, ModelView):
                     ]):
             events = cls.search([
                     ('account', '=', account.id),
-                    ('state', '=', 'done'),
+                    ('state', 'in', FINISHED),
                     ('received_at', '<', now - account.event_retention),
                     ])
             cls.delete(events)
@@ -257,34 +294,155 @@ class Event(ModelSQL, ModelView):
         event.save()
 
     @classmethod
-    def _process_one(cls, event_id):
+    def _process_one(cls, event_id, answer=NOT_ASKED):
+        """Process the locked event with Daraja's answer to its question;
+        return the Question to ask first, or None"""
         lock_rows(cls, [event_id])
         event = cls(event_id)
         if event.state not in {'pending', 'error'}:
-            return
+            return None
+        outcome = parse_callback(
+            event.kind, event.account.id, load_body(event.body))
+        verdict = event._handle(outcome, answer)
+        if isinstance(verdict, Question):
+            return verdict
+        state, note = verdict
         event.attempts += 1
-        event.state = event.processor(json.loads(event.body))
-        event.error = None
+        event.state = state
+        event.error = note
         event.processed_at = utc_now()
         event.save()
+        if state == 'rejected':
+            logger.warning(
+                "M-Pesa callback %d rejected: %s", event.id, note)
+        return None
 
-    def _process_stk(self, data):
-        "Apply an STK callback to its payment; return the event's new state"
+    def _handle(self, outcome, answer):
+        """Apply the outcome of the callback; return the event's new state
+        and note, or the Question to ask Daraja first"""
         pool = Pool()
         Payment = pool.get('account.payment')
         Ledger = pool.get('account.payment.mpesa.transaction')
-        callback = daraja.parse_stk_callback(data)
-        payment = (
-            Payment.mpesa_lock_request(callback.checkout_request_id)
-            or Payment.mpesa_adopt(self.account, callback))
-        if payment is None:
-            # The callback beat the commit of our own push, or is about a
-            # push whose answer we never got
-            return 'pending'
-        # The payment's lock serializes concurrent deliveries from here
-        ledger = None
-        if callback.succeeded and callback.receipt:
-            ledger = Ledger.record_stk(self.account, callback, event=self)
-        payment.mpesa_apply(self.account, callback, ledger)
+        payment = Payment.mpesa_lookup(outcome)
         self.payment = payment
-        return 'done'
+        if not outcome.final:
+            if payment is None:
+                return 'pending', None
+            if outcome.source == 'callback' and outcome.kind != 'status':
+                payment.mpesa_timed_out()
+            return 'done', None
+        adoptable = None
+        if payment is None:
+            adoptable = Payment.mpesa_adoptable(outcome)
+            if adoptable is None:
+                # The callback beat the commit of our own request, or is
+                # about a request whose answer we never got
+                return 'pending', None
+        if outcome.is_claim and self.account.confirm_callbacks:
+            verdict = self._confirm(outcome, payment or adoptable, answer)
+            if verdict is not None:
+                return verdict
+        if payment is None:
+            payment = self.payment = adoptable.mpesa_adopt(outcome)
+        Ledger.settle(outcome, payment, event=self)
+        if outcome.source == 'status':
+            self._judge_claims(payment)
+        return 'done', None
+
+    def _confirm(self, outcome, payment, answer):
+        """None when Daraja confirms the claim; else the event's state and
+        note, or the Question to ask Daraja first"""
+        if payment.mpesa_agrees(outcome):
+            # A repeat of what settled the payment: nothing to confirm
+            return None
+        if outcome.kind == 'stk':
+            return self._confirm_stk(outcome, answer)
+        return self._confirm_payout(outcome, payment, answer)
+
+    @staticmethod
+    def _confirm_stk(outcome, answer):
+        "Confirm an STK result by Daraja's answer to an STK Query"
+        if answer is NOT_ASKED:
+            return Question(
+                'stk', outcome.account, outcome.checkout_request_id)
+        if isinstance(answer, daraja.DarajaError):
+            return unconfirmed(answer)
+        fact = from_stk_query(outcome.account, answer)
+        if fact is None:
+            return 'pending', gettext(
+                'account_mpesa.msg_event_unconfirmed_pending')
+        if fact.checkout_request_id != outcome.checkout_request_id:
+            return 'pending', gettext(
+                'account_mpesa.msg_mpesa_unexpected_answer',
+                reference=fact.checkout_request_id)
+        if (fact.succeeded != outcome.succeeded
+                or (not fact.succeeded
+                    and fact.result_code != outcome.result_code)):
+            return 'rejected', gettext(
+                'account_mpesa.msg_event_contradicted',
+                claimed=outcome.result_code, fact=fact.result_code,
+                desc=fact.result_desc)
+        return None
+
+    @staticmethod
+    def _confirm_payout(outcome, payment, answer):
+        """Confirm a payout result by Transaction Status: its answer comes
+        by callback, settles the payout and judges the claims then"""
+        if payment.state != 'processing':
+            return contradicted(outcome, payment)
+        if isinstance(answer, daraja.DarajaError):
+            return unconfirmed(answer)
+        if isinstance(answer, str):
+            payment.__class__.mpesa_record_status_request(payment.id, answer)
+        elif answer is NOT_ASKED and payment.mpesa_status_due(utc_now()):
+            return Question('status', outcome.account, payment.id)
+        return 'pending', gettext(
+            'account_mpesa.msg_event_unconfirmed_pending')
+
+    def _judge_claims(self, payment):
+        """Judge the payout results waiting for the confirmation that the
+        payout's Transaction Status just gave: done when they agree with
+        what settled it, rejected otherwise"""
+        if payment.state == 'processing':
+            return
+        claims = self.search([
+                ('account', '=', self.account.id),
+                ('reference', '=', payment.mpesa_originator_conversation_id),
+                ('kind', 'in', ['b2c/result', 'reversal/result']),
+                ('state', '=', 'pending'),
+                ])
+        lock_rows(self.__class__, claims)
+        for claim in claims:
+            outcome = parse_callback(
+                claim.kind, claim.account.id, load_body(claim.body))
+            claim.state, claim.error = (
+                ('done', None) if payment.mpesa_agrees(outcome)
+                else contradicted(outcome, payment))
+            claim.payment = payment
+            claim.attempts += 1
+            claim.processed_at = utc_now()
+            if claim.state == 'rejected':
+                logger.warning(
+                    "M-Pesa callback %d rejected: %s", claim.id, claim.error)
+        self.__class__.save(claims)
+
+
+def contradicted(outcome, payment):
+    "The state and note of a claim that what settled the payment denies"
+    return 'rejected', gettext(
+        'account_mpesa.msg_event_contradicted',
+        claimed=outcome.result_code, fact=payment.mpesa_result_code or '',
+        desc=payment.mpesa_message or '')
+
+
+def unconfirmed(error):
+    """The state and note of a claim Daraja could not confirm: to try again
+    after a passing error, rejected when Daraja refuses the question (it
+    does not know the request)"""
+    if isinstance(error, PASSING):
+        return 'pending', gettext(
+            'account_mpesa.msg_event_unconfirmed',
+            error=error.message or error)
+    return 'rejected', gettext(
+        'account_mpesa.msg_event_unknown_request',
+        error=error.message or error)

@@ -2,8 +2,8 @@
 # this repository contains the full copyright notices and license terms.
 """Payment journals and payments processed by M-Pesa.
 
-Receivable payments are collected by STK Push.  Every outcome, whether a
-callback or a query told it, is applied by :meth:`Payment.mpesa_settle`."""
+Receivable payments are collected by STK Push; the ledger settles them
+with the primitives here (succeed, fail, hold for review)."""
 import datetime as dt
 import logging
 import uuid
@@ -13,7 +13,7 @@ from decimal import Decimal
 from sql.conditionals import Coalesce
 
 from trytond.i18n import gettext
-from trytond.model import ModelView, Unique, fields
+from trytond.model import Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
@@ -187,18 +187,6 @@ class Payment(metaclass=PoolMeta):
                 cls._buttons[name]['invisible'] |= decided_by_mpesa
                 cls._buttons[name].setdefault('depends', []).extend(
                     ['process_method', 'mpesa_state'])
-        cls._buttons.update({
-                'mpesa_check_status': {
-                    'invisible': (
-                        (Eval('process_method') != 'mpesa')
-                        | (Eval('state') != 'processing')
-                        | ~Eval('mpesa_checkout_request_id')),
-                    'icon': 'tryton-refresh',
-                    'depends': [
-                        'process_method', 'state',
-                        'mpesa_checkout_request_id'],
-                    },
-                })
 
     @classmethod
     def default_mpesa_attempts(cls):
@@ -358,7 +346,7 @@ class Payment(metaclass=PoolMeta):
     def _mpesa_request(self):
         "Send the request of the payment; return Daraja's answer or error"
         try:
-            return self._mpesa_send()
+            return self.mpesa_send_request()
         except daraja.DarajaError as exception:
             return exception
 
@@ -367,7 +355,7 @@ class Payment(metaclass=PoolMeta):
         "Whether the request is identified by our OriginatorConversationID"
         return False
 
-    def _mpesa_send(self):
+    def mpesa_send_request(self):
         "Send the STK Push of a receivable payment; return Daraja's answer"
         account = self.mpesa_account
         shortcode, passkey = account.stk_credentials
@@ -409,12 +397,12 @@ class Payment(metaclass=PoolMeta):
         elif isinstance(answer, daraja.DarajaError):
             logger.info(
                 "M-Pesa request of payment %d refused: %s", payment.id, answer)
-            payment._mpesa_fail(answer.code, answer.message, answer.message)
+            payment.mpesa_fail(answer.code, answer.message, answer.message)
         else:
-            reference = payment._mpesa_accepted(answer)
+            reference = payment.mpesa_accepted(answer)
         return payment.mpesa_account.id, reference
 
-    def _mpesa_accepted(self, answer):
+    def mpesa_accepted(self, answer):
         """Record that Daraja accepted the STK Push; return the reference of
         its callback"""
         masked = daraja.mask_msisdn(self.mpesa_phone)
@@ -436,9 +424,10 @@ class Payment(metaclass=PoolMeta):
         reference = getattr(origin, 'number', None) or self.number or ''
         return reference[:12]
 
-    def _mpesa_fail(self, code, description, message=None, api='stk'):
+    def mpesa_fail(self, code, description, message=None, api='stk'):
         """Fail the payment with Daraja's code and the message for it (ours
-        for the code unless given)"""
+        for the code unless given).  The caller commits."""
+        self.mpesa_checked_at = utc_now()
         self.mpesa_result_code = code
         self.mpesa_result_desc = description
         self.mpesa_message = message or daraja.result_message(code, api=api)
@@ -446,167 +435,103 @@ class Payment(metaclass=PoolMeta):
         self.save()
         self.__class__.fail([self])
 
-    def _mpesa_review(self, reason):
+    def mpesa_succeed(self, outcome):
+        """Succeed the payment with the outcome's receipt, its clearing move
+        dated on the Nairobi date of the outcome.  The caller commits."""
+        self.mpesa_checked_at = utc_now()
+        self.mpesa_result_code = outcome.result_code
+        self.mpesa_result_desc = outcome.result_desc
+        self.mpesa_receipt = outcome.receipt or None
+        self.mpesa_state = 'done'
+        self.mpesa_message = daraja.result_message(
+            outcome.result_code, api=outcome.api)
+        self.save()
+        with Transaction().set_context(
+                clearing_date=nairobi_date(outcome.time)):
+            self.__class__.succeed([self])
+
+    def mpesa_agrees(self, outcome):
+        """Whether the outcome repeats what settled the payment: the same
+        success with its receipt and amount, or a failure of a failed one"""
+        if self.state == 'succeeded':
+            return (outcome.moved_money
+                and outcome.receipt == self.mpesa_receipt
+                and (outcome.amount is None
+                    or Decimal(outcome.amount) == self.amount))
+        return self.state == 'failed' and not outcome.succeeded
+
+    def mpesa_add_receipt(self, receipt):
+        "Give its receipt to a payment that a query's answer succeeded"
+        if not self.mpesa_receipt:
+            self.mpesa_receipt = receipt
+            self.save()
+
+    def mpesa_hold(self, reason):
         "Hold the payment for an accountant with the reason"
+        self.mpesa_checked_at = utc_now()
         self.mpesa_state = 'review'
         self.mpesa_message = reason
         self.save()
         logger.warning("Payment %d held for review: %s", self.id, reason)
 
     @classmethod
-    def mpesa_lock_request(cls, checkout_request_id):
-        """The payment of the STK Push, locked and read after the lock so
-        that concurrent deliveries see each other; None when no payment has
-        the CheckoutRequestID yet"""
-        payments = cls.search([
-                ('mpesa_checkout_request_id', '=', checkout_request_id),
-                ], limit=1)
-        if not payments:
+    def mpesa_request_domain(cls, outcome):
+        "The domain of the payment that made the outcome's request, or None"
+        if outcome.kind == 'stk' and outcome.checkout_request_id:
+            return [('mpesa_checkout_request_id', '=',
+                    outcome.checkout_request_id)]
+        return None
+
+    @classmethod
+    def mpesa_lookup(cls, outcome):
+        """The payment of the outcome's account that made the request the
+        outcome is about, locked and read after the lock so that concurrent
+        deliveries see each other; None when there is none (yet)"""
+        domain = cls.mpesa_request_domain(outcome)
+        if domain is None:
+            return None
+        payments = cls.search(domain, limit=1)
+        if not payments or payments[0].mpesa_account.id != outcome.account:
             return None
         lock_rows(cls, payments)
         return cls(payments[0].id)
 
     @classmethod
-    def mpesa_settle(cls, account, outcome, transaction=None):
-        """Apply the outcome of an STK Push to its payment, whatever told
-        it; return the payment, or None when no payment has the
-        CheckoutRequestID yet.  The caller commits."""
-        payment = cls.mpesa_lock_request(outcome.checkout_request_id)
-        if payment:
-            payment.mpesa_apply(account, outcome, transaction)
-        return payment
-
-    def mpesa_apply(self, account, outcome, transaction=None):
-        """Apply the outcome of the STK Push to the locked payment.
-
-        `outcome` has the attributes of a parsed STK callback
-        (checkout_request_id, result_code, result_desc, amount, receipt,
-        transaction_time); a query's answer lacks the last three.  A
-        payment already settled is left alone, except that a receipt
-        missing from a success learned by a query is recorded.  A success
-        without the amount, for another amount, or on another account's
-        callback URL holds the payment for review.  `transaction` is the
-        ledger record of the receipt.  The caller commits.
-        """
-        success = daraja.is_success_code(outcome.result_code)
-        receipt = getattr(outcome, 'receipt', None)
-        amount = getattr(outcome, 'amount', None)
-        if self.mpesa_account != account:
-            if self.state == 'processing':
-                self._mpesa_review(gettext(
-                        'account_mpesa.msg_mpesa_wrong_account',
-                        account=account.rec_name))
-            return
-        if self.state != 'processing' or self.mpesa_state == 'review':
-            if (success and receipt and self.state == 'succeeded'
-                    and not self.mpesa_receipt):
-                # A query succeeded the payment; the callback brings the
-                # receipt
-                self.mpesa_receipt = receipt
-                self.save()
-                if transaction:
-                    transaction.match(self)
-            return
-        self.mpesa_checked_at = utc_now()
-        self.mpesa_result_code = outcome.result_code
-        self.mpesa_result_desc = outcome.result_desc
-        if not success:
-            self._mpesa_fail(outcome.result_code, outcome.result_desc)
-            return
-        if isinstance(outcome, daraja.StkCallback):
-            # Only the callback tells the amount; a query's answer does not
-            if amount is None:
-                reason = gettext(
-                    'account_mpesa.msg_mpesa_amount_missing',
-                    expected=self.amount)
-            elif Decimal(amount) != self.amount:
-                reason = gettext(
-                    'account_mpesa.msg_mpesa_amount_mismatch',
-                    received=amount, expected=self.amount)
-            else:
-                reason = None
-            if reason:
-                if transaction:
-                    transaction.payment = self
-                    transaction.save()
-                self._mpesa_review(reason)
-                return
-        self.mpesa_receipt = receipt
-        self.mpesa_state = 'done'
-        self.mpesa_message = daraja.result_message(outcome.result_code)
-        self.save()
-        if transaction:
-            transaction.match(self)
-        clearing_date = nairobi_date(
-            getattr(outcome, 'transaction_time', None))
-        with Transaction().set_context(clearing_date=clearing_date):
-            self.__class__.succeed([self])
-
-    @classmethod
-    def mpesa_adopt(cls, account, callback):
-        """Give the request IDs of a successful callback nobody claims to
-        the payment of the account whose push got no answer for the same
-        phone and amount within the review deadline, when there is exactly
-        one; return it.  The caller commits."""
-        if not (callback.succeeded and callback.phone and callback.amount):
+    def mpesa_adoptable(cls, outcome):
+        """The payment of the account whose push got no answer that a
+        successful STK outcome nobody claims fits: same phone and amount,
+        within the review deadline, when there is exactly one; else None"""
+        Account = Pool().get('account.payment.mpesa.account')
+        if not (outcome.kind == 'stk' and outcome.succeeded
+                and outcome.phone and outcome.amount):
             return None
         try:
-            phone = daraja.normalize_msisdn(callback.phone)
+            phone = daraja.normalize_msisdn(outcome.phone)
         except daraja.InvalidPhoneNumber:
             return None
+        account = Account(outcome.account)
         candidates = cls.search([
                 ('journal.mpesa_account', '=', account.id),
                 ('state', '=', 'processing'),
                 ('mpesa_state', '=', 'unknown'),
                 ('mpesa_phone', '=', phone),
-                ('amount', '=', Decimal(callback.amount)),
+                ('amount', '=', Decimal(outcome.amount)),
                 ('mpesa_requested_at', '>=',
                     utc_now() - account.review_deadline),
                 ])
         if len(candidates) != 1:
             return None
-        payment, = candidates
-        lock_rows(cls, [payment])
-        payment.mpesa_merchant_request_id = callback.merchant_request_id
-        payment.mpesa_checkout_request_id = callback.checkout_request_id
+        return candidates[0]
+
+    def mpesa_adopt(self, outcome):
+        """Give the outcome's request to the payment whose push got no
+        answer; return it locked.  The caller commits."""
+        lock_rows(self.__class__, [self])
+        payment = self.__class__(self.id)
+        payment.mpesa_checkout_request_id = outcome.checkout_request_id
         payment.mpesa_state = 'pending'
         payment.save()
         logger.info(
             "Payment %d adopts the callback of %s", payment.id,
-            callback.checkout_request_id)
+            outcome.checkout_request_id)
         return payment
-
-    def _mpesa_query(self):
-        """Ask Daraja about the STK Push; None while the customer has not
-        answered"""
-        account = self.mpesa_account
-        shortcode, passkey = account.stk_credentials
-        try:
-            return account.daraja_client().stk_query(
-                business_shortcode=shortcode, passkey=passkey,
-                checkout_request_id=self.mpesa_checkout_request_id)
-        except daraja.Pending:
-            return None
-
-    @classmethod
-    @ModelView.button
-    def mpesa_check_status(cls, payments):
-        """Ask Daraja about the STK Push of each payment now, then apply the
-        answers (nothing is written while Daraja is asked)"""
-        answers = []
-        for payment in payments:
-            try:
-                answers.append((payment, payment._mpesa_query()))
-            except daraja.DarajaError as exception:
-                raise MpesaPaymentError(gettext(
-                        'account_mpesa.msg_mpesa_check_failed',
-                        payment=payment.rec_name,
-                        error=exception.message)) from exception
-        for payment, outcome in answers:
-            if outcome is None:
-                payment.mpesa_checked_at = utc_now()
-                payment.mpesa_message = gettext(
-                    'account_mpesa.msg_mpesa_still_pending')
-                payment.save()
-            else:
-                cls.mpesa_settle(payment.mpesa_account, outcome)

@@ -9,18 +9,15 @@ from decimal import Decimal
 from trytond.i18n import gettext
 from trytond.model import ModelView, Unique, fields
 from trytond.modules.currency.fields import Monetary
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import PoolMeta
 from trytond.pyson import Eval
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import without_check_access
 
 from . import daraja
-from .common import lock_rows, nairobi_date, to_utc, utc_now
+from .common import utc_now
 from .exceptions import MpesaPaymentError
 
 logger = logging.getLogger(__name__)
-
-# Daraja's answer to a Transaction Status about a request it never carried
-NOT_FOUND_CODES = {'2032'}
 
 
 class Payment(metaclass=PoolMeta):
@@ -68,13 +65,11 @@ class Payment(metaclass=PoolMeta):
         states={
             'invisible': ~Eval('mpesa_conversation_id'),
             })
+    # The OriginatorConversationID of the last Transaction Status asked
+    # about the payout: its result is believed because nobody else knows
+    # it, so it is in no view
     mpesa_status_request_id = fields.Char(
-        "Status Request", readonly=True, strip=False,
-        states={
-            'invisible': ~Eval('mpesa_status_request_id'),
-            },
-        help="The OriginatorConversationID of the last Transaction Status "
-        "asked about the payout.")
+        "Status Request", readonly=True, strip=False)
     mpesa_refundable = fields.Function(Monetary(
             "M-Pesa Refundable", currency='currency', digits='currency',
             states={
@@ -127,12 +122,17 @@ class Payment(metaclass=PoolMeta):
                 and not self.mpesa_originator_conversation_id))
 
     def get_mpesa_refundable(self, name):
-        "What is left to refund of a collected payment"
+        """What is left to refund of a collected payment: a failed refund
+        counts for what M-Pesa paid out all the same"""
         if self.process_method != 'mpesa' or self.kind != 'receivable':
             return None
-        return self.amount - sum(
-            (r.amount for r in self.mpesa_refunds if r.state != 'failed'),
-            Decimal(0))
+
+        def paid_out(refund):
+            if refund.state != 'failed':
+                return refund.amount
+            return sum((t.amount for t in refund.mpesa_transactions
+                    if t.state != 'reversed'), Decimal(0))
+        return self.amount - sum(map(paid_out, self.mpesa_refunds), Decimal(0))
 
     @classmethod
     @ModelView.button_action('account_mpesa.wizard_refund')
@@ -213,10 +213,10 @@ class Payment(metaclass=PoolMeta):
             account = self.mpesa_account
             return account.__class__(account.id).initiator_name
 
-    def _mpesa_send(self):
+    def mpesa_send_request(self):
         "Send the B2C or the Reversal of a payable payment"
         if self.kind != 'payable':
-            return super()._mpesa_send()
+            return super().mpesa_send_request()
         account = self.mpesa_account
         client = account.daraja_client()
         remarks = self.mpesa_remarks or (
@@ -243,10 +243,10 @@ class Payment(metaclass=PoolMeta):
             queue_timeout_url=account.callback_url('b2c/timeout'),
             result_url=account.callback_url('b2c/result'))
 
-    def _mpesa_accepted(self, answer):
+    def mpesa_accepted(self, answer):
         "Record that Daraja queued the payout; return its callback reference"
         if self.kind != 'payable':
-            return super()._mpesa_accepted(answer)
+            return super().mpesa_accepted(answer)
         if not self.mpesa_originator_conversation_id:
             self.mpesa_originator_conversation_id = (
                 answer.originator_conversation_id)
@@ -260,81 +260,34 @@ class Payment(metaclass=PoolMeta):
         return self.mpesa_originator_conversation_id
 
     @classmethod
-    def mpesa_lock_payout(cls, originator_conversation_id, field=None):
-        """The payout of the OriginatorConversationID, locked; None when no
-        payment has it yet"""
-        field = field or 'mpesa_originator_conversation_id'
-        payments = cls.search([
-                (field, '=', originator_conversation_id),
-                ], limit=1)
-        if not payments:
-            return None
-        lock_rows(cls, payments)
-        return cls(payments[0].id)
-
-    def mpesa_apply_result(self, account, result, api):
-        """Apply the result of a payout (B2C or Reversal, or a Transaction
-        Status about it) to the locked payment.  A success is recorded in
-        the ledger and succeeds the payment on the Nairobi date of its
-        completion; a failure fails it with the message of its code.  A
-        settled payment is left alone.  The caller commits."""
-        pool = Pool()
-        Ledger = pool.get('account.payment.mpesa.transaction')
-        if self.state != 'processing' or self.mpesa_state == 'review':
-            return
-        if self.mpesa_account != account:
-            self._mpesa_review(gettext(
-                    'account_mpesa.msg_mpesa_wrong_account',
-                    account=account.rec_name))
-            return
-        self.mpesa_checked_at = utc_now()
-        self.mpesa_result_code = result.result_code
-        self.mpesa_result_desc = result.result_desc
-        if not result.succeeded:
-            self._mpesa_fail(result.result_code, result.result_desc, api=api)
-            return
-        ledger = Ledger.record_result(
-            account, result,
-            'reversal' if self.mpesa_payout_method == 'reversal' else 'b2c',
-            self.mpesa_phone)
-        if result.amount is None:
-            reason = gettext(
-                'account_mpesa.msg_mpesa_amount_missing',
-                expected=self.amount)
-        elif result.amount != self.amount:
-            reason = gettext(
-                'account_mpesa.msg_mpesa_amount_mismatch',
-                received=result.amount, expected=self.amount)
-        else:
-            reason = None
-        if reason:
-            ledger.payment = self
-            ledger.save()
-            self._mpesa_review(reason)
-            return
-        if self.mpesa_payout_method == 'reversal':
-            Ledger.mark_reversed(account, self.mpesa_refund_of.mpesa_receipt)
-        self.mpesa_receipt = ledger.receipt
-        self.mpesa_state = 'done'
-        self.mpesa_message = daraja.result_message(
-            result.result_code, api=api)
-        self.save()
-        ledger.match(self)
-        with Transaction().set_context(
-                clearing_date=nairobi_date(result.completed_at)):
-            self.__class__.succeed([self])
+    def mpesa_request_domain(cls, outcome):
+        if outcome.status_request_id:
+            return [('mpesa_status_request_id', '=',
+                    outcome.status_request_id)]
+        if outcome.kind in {'b2c', 'reversal'} and (
+                outcome.originator_conversation_id):
+            return [('mpesa_originator_conversation_id', '=',
+                    outcome.originator_conversation_id)]
+        return super().mpesa_request_domain(outcome)
 
     def mpesa_timed_out(self):
         """Record that M-Pesa queued the payout past its time-out: not a
-        failure, the reconciliation asks Transaction Status"""
+        failure, the reconciliation asks Transaction Status.  The caller
+        commits."""
         if self.state == 'processing' and self.mpesa_state == 'pending':
             self.mpesa_state = 'unknown'
             self.mpesa_message = gettext('account_mpesa.msg_payout_timeout')
             self.save()
 
-    def _mpesa_ask_status(self):
+    def mpesa_status_due(self, now):
+        "Whether Transaction Status may be asked about the payout again"
+        return not (self.mpesa_status_request_id and self.mpesa_checked_at
+            and now - self.mpesa_checked_at < self.mpesa_account.query_delay)
+
+    def mpesa_ask_status(self):
         """Ask Transaction Status about the payout; its answer comes by
-        callback.  Returns the OriginatorConversationID of the question."""
+        callback.  Writes nothing; returns the OriginatorConversationID of
+        the question, which only Daraja and this database know."""
         account = self.mpesa_account
         if self.mpesa_payout_method == 'reversal' and self.mpesa_receipt:
             reference = {'transaction_id': self.mpesa_receipt}
@@ -353,108 +306,9 @@ class Payment(metaclass=PoolMeta):
         return answer.originator_conversation_id
 
     @classmethod
-    def _mpesa_record_status_request(cls, payment_id, request_id):
+    def mpesa_record_status_request(cls, payment_id, request_id):
+        "Record the question asked about the payout.  The caller commits."
         payment = cls(payment_id)
         payment.mpesa_status_request_id = request_id
         payment.mpesa_checked_at = utc_now()
         payment.save()
-
-    def mpesa_apply_status(self, account, result):
-        """Apply the answer of a Transaction Status about the payout: a
-        completed transaction settles it, one M-Pesa never carried fails it
-        (only then may it be paid again), anything else waits."""
-        if result.succeeded and result.transaction_status == 'Completed':
-            self.mpesa_apply_result(account, result, 'b2c')
-        elif result.result_code in NOT_FOUND_CODES:
-            self.mpesa_apply_result(account, result, 'status')
-
-
-class MpesaTransaction(metaclass=PoolMeta):
-    __name__ = 'account.payment.mpesa.transaction'
-
-    @classmethod
-    def record_result(cls, account, result, kind, phone):
-        """The ledger record of a successful payout result, created or found
-        by its receipt.  The caller commits."""
-        records = cls.search([
-                ('account', '=', account.id),
-                ('receipt', '=', result.receipt),
-                ], limit=1)
-        if records:
-            return records[0]
-        record = cls(
-            account=account, company=account.company, kind=kind,
-            source='callback', receipt=result.receipt,
-            amount=result.amount, transaction_time=to_utc(result.completed_at),
-            phone=phone, payer_name=result.recipient_name or None)
-        record.save()
-        return record
-
-    @classmethod
-    def mark_reversed(cls, account, receipt):
-        "Record that M-Pesa reversed the receipt"
-        records = cls.search([
-                ('account', '=', account.id),
-                ('receipt', '=', receipt),
-                ])
-        cls.write(records, {'state': 'reversed'})
-
-
-class Event(metaclass=PoolMeta):
-    __name__ = 'account.payment.mpesa.event'
-
-    @classmethod
-    def callback_kinds(cls):
-        def originator(data):
-            return daraja.parse_result(data).originator_conversation_id
-        kinds = super().callback_kinds()
-        for kind in ['b2c/result', 'b2c/timeout', 'reversal/result',
-                'reversal/timeout', 'status/result', 'status/timeout']:
-            kinds[kind] = originator
-        return kinds
-
-    def _payout(self, result, field=None):
-        Payment = Pool().get('account.payment')
-        payment = Payment.mpesa_lock_payout(
-            result.originator_conversation_id, field)
-        self.payment = payment
-        return payment
-
-    def _process_b2c_result(self, data):
-        result = daraja.parse_result(data)
-        payment = self._payout(result)
-        if payment is None:
-            return 'pending'
-        payment.mpesa_apply_result(self.account, result, 'b2c')
-        return 'done'
-
-    def _process_reversal_result(self, data):
-        result = daraja.parse_result(data)
-        payment = self._payout(result)
-        if payment is None:
-            return 'pending'
-        payment.mpesa_apply_result(self.account, result, 'reversal')
-        return 'done'
-
-    def _process_b2c_timeout(self, data):
-        payment = self._payout(daraja.parse_result(data))
-        if payment is None:
-            return 'pending'
-        payment.mpesa_timed_out()
-        return 'done'
-
-    _process_reversal_timeout = _process_b2c_timeout
-
-    def _process_status_result(self, data):
-        result = daraja.parse_result(data)
-        payment = self._payout(result, 'mpesa_status_request_id')
-        if payment is None:
-            return 'pending'
-        payment.mpesa_apply_status(self.account, result)
-        return 'done'
-
-    def _process_status_timeout(self, data):
-        # The question timed out: the next reconciliation asks again
-        payment = self._payout(
-            daraja.parse_result(data), 'mpesa_status_request_id')
-        return 'done' if payment else 'pending'

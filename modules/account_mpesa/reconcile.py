@@ -1,16 +1,22 @@
 # This file is part of account_mpesa.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-"""Chasing the M-Pesa payments whose answer did not come."""
+"""Chasing the M-Pesa payments whose answer did not come: the cron and
+the Check M-Pesa Status button ask Daraja, and the ledger applies what it
+answers."""
 import logging
 import time
 from collections import Counter
 
 import trytond.config as config
 from trytond.i18n import gettext
+from trytond.model import ModelView
 from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
 
 from . import daraja
-from .common import company_domain, run_in_transaction, summary, utc_now
+from .common import (
+    company_domain, lock_rows, run_in_transaction, summary, utc_now)
+from .outcome import from_stk_query
 
 logger = logging.getLogger(__name__)
 
@@ -75,17 +81,96 @@ class Payment(metaclass=PoolMeta):
     __name__ = 'account.payment'
 
     @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'mpesa_check_status': {
+                    'invisible': (
+                        (Eval('process_method') != 'mpesa')
+                        | (Eval('state') != 'processing')
+                        | ~Eval('mpesa_checkout_request_id')),
+                    'icon': 'tryton-refresh',
+                    'depends': [
+                        'process_method', 'state',
+                        'mpesa_checkout_request_id'],
+                    },
+                })
+
+    @classmethod
+    @ModelView.button
+    def mpesa_check_status(cls, payments):
+        """Ask Daraja about the STK Push of each payment now, apply each
+        answer in a transaction of its own and tell the user what was
+        learned, or why nothing was"""
+        for payment in payments:
+            try:
+                answer = payment.mpesa_query()
+            except daraja.DarajaError as exception:
+                learned = gettext(
+                    'account_mpesa.msg_mpesa_check_failed',
+                    payment=payment.rec_name,
+                    error=exception.message or exception)
+                run_in_transaction(
+                    cls.mpesa_record_checked, payment.id, learned)
+            else:
+                run_in_transaction(cls.mpesa_apply_query, payment.id, answer)
+                learned = gettext(
+                    'account_mpesa.msg_mpesa_checked',
+                    payment=payment.rec_name,
+                    message=cls(payment.id).mpesa_message or '')
+            payment.notify_user('tryton-info', learned)
+
+    def mpesa_query(self):
+        """Ask Daraja about the STK Push; None while the customer has not
+        answered.  Writes nothing."""
+        return self.mpesa_account.stk_query(self.mpesa_checkout_request_id)
+
+    @classmethod
+    def mpesa_apply_query(cls, payment_id, answer):
+        """Apply Daraja's answer to an STK Query about the payment (None:
+        still pending) through the ledger; return what became of it.  An
+        answer about another request changes nothing but the message.  The
+        caller commits."""
+        Ledger = Pool().get('account.payment.mpesa.transaction')
+        lock_rows(cls, [payment_id])
+        payment = cls(payment_id)
+        if payment.state != 'processing':
+            return 'duplicate'
+        outcome = from_stk_query(payment.mpesa_account.id, answer)
+        if outcome is None:
+            cls.mpesa_record_checked(payment_id, gettext(
+                    'account_mpesa.msg_mpesa_still_pending'))
+            return 'pending'
+        if outcome.checkout_request_id != payment.mpesa_checkout_request_id:
+            logger.warning(
+                "STK Query about payment %d answered about %s",
+                payment.id, outcome.checkout_request_id)
+            cls.mpesa_record_checked(payment_id, gettext(
+                    'account_mpesa.msg_mpesa_unexpected_answer',
+                    reference=outcome.checkout_request_id))
+            return 'unexpected'
+        return Ledger.settle(outcome, payment)
+
+    @classmethod
+    def mpesa_record_checked(cls, payment_id, message=None):
+        "Record that the payment was checked, with what was learned"
+        payment = cls(payment_id)
+        payment.mpesa_checked_at = utc_now()
+        if message:
+            payment.mpesa_message = message
+        payment.save()
+
+    @classmethod
     def mpesa_reconcile(cls, payments=None):
         """Chase the M-Pesa payments still processing (a cron).
 
-        Requested payments are sent.  A payment that waited past its
-        account's query delay is asked about with STK Query and the answer
-        applied by mpesa_settle, each payment in a transaction of its own;
-        a payment whose push got no answer adopts a matching callback;
-        a payment past the review deadline goes to review with the reason.
-        Questions are spaced per account by its rate and stop for the run
-        when Daraja throttles or cannot be reached.  Daraja and network errors are logged and
-        the payment left for the next run.  Logs one summary line.
+        Requested payments are sent; a payment that waited past its
+        account's query delay is asked about (STK Query, Transaction
+        Status) and the answer applied through the ledger, each payment in
+        transactions of its own; one past the review deadline goes to
+        review.  A payment whose handling fails or whose answer is about
+        another request is marked checked with the reason and the run goes
+        on; the oldest-checked come first.  Logs one summary line.
         """
         if payments is None:
             payments = cls.search([
@@ -114,9 +199,25 @@ class Payment(metaclass=PoolMeta):
             counts.update(cls.mpesa_send(requested))
         for payment in payments:
             if payment.mpesa_state != 'requested':
-                counts[payment._mpesa_chase(run)] += 1
+                counts[cls._mpesa_chase_safely(payment, run)] += 1
         logger.info("M-Pesa reconciliation: %s", summary(counts))
         return counts
+
+    @classmethod
+    def _mpesa_chase_safely(cls, payment, run):
+        """Chase the payment; an exception in its handling marks it checked
+        with the reason, so that the run goes on and the next runs take the
+        others first"""
+        try:
+            return payment._mpesa_chase(run)
+        except Exception as exception:
+            logger.warning(
+                "Payment %d could not be reconciled", payment.id,
+                exc_info=True)
+            run_in_transaction(cls.mpesa_record_checked, payment.id, gettext(
+                    'account_mpesa.msg_mpesa_reconcile_failed',
+                    error=exception))
+            return 'error'
 
     def _mpesa_chase(self, run):
         "Chase the payment; return what became of it"
@@ -145,18 +246,16 @@ class Payment(metaclass=PoolMeta):
                             ('kind', '=', 'stk'),
                             ('state', '=', 'pending'),
                             ]))
-            run_in_transaction(cls._mpesa_record_checked, self.id)
+            run_in_transaction(cls.mpesa_record_checked, self.id)
             return 'unknown'
         if (self.mpesa_checked_at
                 and run.now - self.mpesa_checked_at < account.query_delay):
             return 'waiting'
-        outcome, failure = run.ask(self, self._mpesa_query)
+        answer, failure = run.ask(self, self.mpesa_query)
         if failure:
+            run_in_transaction(cls.mpesa_record_checked, self.id)
             return failure
-        if outcome is None:
-            run_in_transaction(cls._mpesa_record_pending, self.id)
-            return 'pending'
-        return run_in_transaction(cls._mpesa_settle_payment, self.id, outcome)
+        return run_in_transaction(cls.mpesa_apply_query, self.id, answer)
 
     def _mpesa_chase_payout(self, run):
         """Ask Transaction Status about a payout whose result did not come
@@ -165,34 +264,13 @@ class Payment(metaclass=PoolMeta):
         if (self.mpesa_checked_at
                 and run.now - self.mpesa_checked_at < account.query_delay):
             return 'waiting'
-        request_id, failure = run.ask(self, self._mpesa_ask_status)
+        request_id, failure = run.ask(self, self.mpesa_ask_status)
         if failure:
+            run_in_transaction(self.__class__.mpesa_record_checked, self.id)
             return failure
         run_in_transaction(
-            self.__class__._mpesa_record_status_request, self.id, request_id)
+            self.__class__.mpesa_record_status_request, self.id, request_id)
         return 'asked'
-
-    @classmethod
-    def _mpesa_settle_payment(cls, payment_id, outcome):
-        "Apply an outcome to the payment; return its state"
-        payment = cls(payment_id)
-        payment = cls.mpesa_settle(payment.mpesa_account, outcome)
-        return payment.mpesa_state if payment.mpesa_state == 'review' else (
-            payment.state)
-
-    @classmethod
-    def _mpesa_record_pending(cls, payment_id):
-        payment = cls(payment_id)
-        payment.mpesa_checked_at = utc_now()
-        payment.mpesa_message = gettext(
-            'account_mpesa.msg_mpesa_still_pending')
-        payment.save()
-
-    @classmethod
-    def _mpesa_record_checked(cls, payment_id):
-        payment = cls(payment_id)
-        payment.mpesa_checked_at = utc_now()
-        payment.save()
 
     @classmethod
     def _mpesa_mark_unknown(cls, payment_id):
@@ -215,7 +293,7 @@ class Payment(metaclass=PoolMeta):
             key = 'account_mpesa.msg_mpesa_late_requested'
         else:
             key = 'account_mpesa.msg_mpesa_late_unknown'
-        payment._mpesa_review(gettext(
+        payment.mpesa_hold(gettext(
                 key, deadline=payment.mpesa_account.review_deadline,
                 amount=payment.amount,
                 phone=daraja.mask_msisdn(payment.mpesa_phone)))

@@ -20,6 +20,8 @@ from trytond.transaction import Transaction
 from trytond.worker import run_task
 from trytond.wsgi import app
 
+from .outcome import CALLBACK_KINDS
+
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def callback(request, pool, identifier, kind):
     Account = pool.get('account.payment.mpesa.account')
     Event = pool.get('account.payment.mpesa.event')
     gate = Account.callback_gate(identifier)
-    if gate is None or kind not in Event.callback_kinds():
+    if gate is None or kind not in CALLBACK_KINDS:
         abort(HTTPStatus.NOT_FOUND)
     address = gate.remote_address(
         request.remote_addr, request.headers.get('X-Forwarded-For'))
@@ -75,7 +77,7 @@ def callback(request, pool, identifier, kind):
         return json_response(
             {'ResultCode': 1, 'ResultDesc': "Not stored"},
             HTTPStatus.SERVICE_UNAVAILABLE)
-    if state == 'error':
+    if state == 'invalid':
         return json_response(
             {'ResultCode': 1, 'ResultDesc': "Malformed callback"},
             HTTPStatus.BAD_REQUEST)

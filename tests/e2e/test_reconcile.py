@@ -311,7 +311,9 @@ def test_unreachable_stops_questions(shop, simulator, refused_url, caplog):
     caplog.clear()
     with caplog.at_level(logging.INFO, logger=MODULE_LOGGER):
         reconcile()
-    assert [r.getMessage() for r in module_records(caplog, logging.INFO)] == [
+    # (a new base URL clears the stored token: a new one is obtained)
+    assert [r.getMessage() for r in module_records(caplog, logging.INFO)
+        if 'access token' not in r.getMessage()] == [
         "M-Pesa reconciliation: 5 succeeded"]
     for payment in payments:
         payment.reload()

@@ -1,0 +1,257 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""The M-Pesa ledger: one record per receipt number per account, and the
+one function that applies an outcome to the payment it is about."""
+import logging
+from decimal import Decimal
+
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+
+logger = logging.getLogger(__name__)
+
+
+class Ledger(ModelSQL, ModelView):
+    "M-Pesa Transaction"
+    __name__ = 'account.payment.mpesa.transaction'
+    _rec_name = 'receipt'
+
+    account = fields.Many2One(
+        'account.payment.mpesa.account', "Account", required=True,
+        readonly=True, ondelete='RESTRICT')
+    company = fields.Many2One(
+        'company.company', "Company", required=True, readonly=True)
+    kind = fields.Selection([
+            ('stk', "STK Push"),
+            ('c2b', "Customer Payment"),
+            ('b2c', "Payout"),
+            ('reversal', "Reversal"),
+            ], "Kind", required=True, readonly=True)
+    source = fields.Selection([
+            ('callback', "Callback"),
+            ('query', "Query"),
+            ('status', "Transaction Status"),
+            ('statement', "Statement"),
+            ('manual', "Manual"),
+            ], "Source", required=True, readonly=True)
+    receipt = fields.Char(
+        "Receipt", required=True, readonly=True, strip=False)
+    amount = fields.Numeric(
+        "Amount", digits=(16, 2), required=True, readonly=True)
+    transaction_time = fields.DateTime(
+        "Transaction Time", readonly=True,
+        help="When M-Pesa completed the transaction (shown in your time "
+        "zone).")
+    phone = fields.Char(
+        "Phone", readonly=True,
+        help="The number as M-Pesa gave it: plain, masked or hashed.")
+    payer_name = fields.Char("Payer Name", readonly=True)
+    account_number = fields.Char("Account Number", readonly=True)
+    state = fields.Selection([
+            ('received', "Received"),
+            ('matched', "Matched"),
+            ('unmatched', "Unmatched"),
+            ('unsettled', "Not Settled"),
+            ('duplicate', "Duplicate"),
+            ('reversed', "Reversed"),
+            ], "State", required=True, readonly=True, sort=False,
+        help="Not Settled: M-Pesa moved the money but it settles no "
+        "payment; the reason says why.")
+    note = fields.Char(
+        "Reason", readonly=True,
+        states={
+            'invisible': ~Eval('note'),
+            })
+    payment = fields.Many2One(
+        'account.payment', "Payment", readonly=True, ondelete='RESTRICT',
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ])
+    event = fields.Many2One(
+        'account.payment.mpesa.event', "Event", readonly=True,
+        ondelete='SET NULL')
+    origin = fields.Function(
+        fields.Reference("Origin", selection='get_origins'),
+        'get_payment_field')
+    clearing_move = fields.Function(
+        fields.Many2One('account.move', "Clearing Move"),
+        'get_payment_field')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('account_receipt_unique', Unique(t, t.account, t.receipt),
+                'account_mpesa.msg_transaction_receipt_unique'),
+            ]
+        cls._sql_indexes.update({
+                Index(t, (t.payment, Index.Range())),
+                Index(t, (t.state, Index.Equality(cardinality='low')),
+                    where=t.state.in_(['received', 'unmatched', 'unsettled'])),
+                })
+        cls._order.insert(0, ('transaction_time', 'DESC NULLS FIRST'))
+
+    @classmethod
+    def default_state(cls):
+        return 'received'
+
+    @classmethod
+    def get_origins(cls):
+        Payment = Pool().get('account.payment')
+        return Payment.get_origin()
+
+    def get_payment_field(self, name):
+        if self.payment:
+            value = getattr(self.payment, name, None)
+            if name == 'origin':
+                return str(value) if value else None
+            return value.id if value else None
+
+    @classmethod
+    def record(cls, outcome, payment=None, event=None):
+        """The ledger record of the money the outcome says M-Pesa moved,
+        found by its receipt or created 'received'.  The caller commits."""
+        records = cls.search([
+                ('account', '=', outcome.account),
+                ('receipt', '=', outcome.receipt),
+                ], limit=1)
+        if records:
+            return records[0]
+        Account = Pool().get('account.payment.mpesa.account')
+        account = Account(outcome.account)
+        kind = outcome.kind
+        if payment and payment.kind == 'payable':
+            kind = ('reversal' if payment.mpesa_payout_method == 'reversal'
+                else 'b2c')
+        record = cls(
+            account=account, company=account.company, kind=kind,
+            source=outcome.source, receipt=outcome.receipt,
+            amount=outcome.amount if outcome.amount is not None else (
+                payment.amount if payment else Decimal(0)),
+            transaction_time=outcome.time,
+            phone=outcome.phone or (payment.mpesa_phone if payment else None),
+            payer_name=outcome.name or None,
+            account_number=outcome.bill_reference or None,
+            event=event)
+        record.save()
+        return record
+
+    def match(self, payment):
+        "Record that the transaction settles the payment"
+        self.payment = payment
+        self.state = 'matched'
+        self.note = None
+        self.save()
+
+    def keep(self, payment, reason):
+        "Record that the money moved but settles nothing, and why"
+        self.payment = payment
+        self.state = 'unsettled'
+        self.note = reason
+        self.save()
+        logger.warning(
+            "M-Pesa receipt %s settles nothing: %s", self.receipt, reason)
+
+    @classmethod
+    def settle(cls, outcome, payment, event=None):
+        """Apply a final outcome to the payment it is about: the payment is
+        locked and read after the lock by the caller, or None when no
+        payment of the outcome's account made the request.
+
+        What moved money is recorded first; then the payment succeeds on
+        the Nairobi date, fails with the message of the code, or is held
+        for review with the reason; a payment in review is settled by a
+        final outcome like any other.  Returns what became of it: 'succeeded',
+        'failed', 'review', 'duplicate', 'unknown' or 'waiting' (the outcome
+        is not final).  The caller commits.
+        """
+        if not outcome.final:
+            return 'waiting'
+        if payment and payment.mpesa_account.id != outcome.account:
+            payment = None
+        record = None
+        if outcome.moved_money:
+            record = cls.record(outcome, payment, event)
+        if payment is None:
+            if record and not record.payment:
+                record.keep(None, gettext(
+                        'account_mpesa.msg_ledger_unknown_request',
+                        reference=outcome.reference))
+            return 'unknown'
+        if record and record.payment and record.payment != payment:
+            reason = gettext(
+                'account_mpesa.msg_ledger_receipt_held',
+                receipt=record.receipt, payment=record.payment.rec_name)
+            payment.mpesa_hold(reason)
+            return 'review'
+        if payment.state != 'processing':
+            return cls._settled_already(outcome, payment, record)
+        if not outcome.succeeded:
+            if payment.mpesa_transactions:
+                # M-Pesa moved money for it: a failure cannot undo that
+                return 'review'
+            payment.mpesa_fail(
+                outcome.result_code, outcome.result_desc, api=outcome.api)
+            return 'failed'
+        reason = cls._amount_problem(outcome, payment)
+        if reason:
+            if record:
+                record.keep(payment, reason)
+            payment.mpesa_hold(reason)
+            return 'review'
+        if record:
+            record.match(payment)
+        payment.mpesa_succeed(outcome)
+        if payment.mpesa_payout_method == 'reversal':
+            cls.mark_reversed(payment.mpesa_refund_of)
+        return 'succeeded'
+
+    @classmethod
+    def _settled_already(cls, outcome, payment, record):
+        """Apply an outcome to a payment that is no longer processing: a
+        repeat changes nothing, a receipt that a query's
+        success lacked is added, other money that moved is kept beside the
+        payment, which goes to review"""
+        if not record:
+            return 'duplicate'
+        if payment.state == 'succeeded' and (
+                payment.mpesa_receipt in {None, '', record.receipt}):
+            record.match(payment)
+            payment.mpesa_add_receipt(record.receipt)
+            return 'duplicate'
+        if record.payment == payment and record.state == 'unsettled':
+            return 'duplicate'
+        if payment.state == 'failed':
+            reason = gettext(
+                'account_mpesa.msg_ledger_paid_after_failure',
+                receipt=record.receipt, amount=record.amount)
+        else:
+            reason = gettext(
+                'account_mpesa.msg_ledger_second_receipt',
+                receipt=record.receipt, held=payment.mpesa_receipt or '')
+        record.keep(payment, reason)
+        payment.mpesa_hold(reason)
+        return 'review'
+
+    @staticmethod
+    def _amount_problem(outcome, payment):
+        "The reason a success cannot settle the payment, or None"
+        if not outcome.tells_amount:
+            return None
+        if outcome.amount is None:
+            return gettext(
+                'account_mpesa.msg_mpesa_amount_missing',
+                expected=payment.amount)
+        if Decimal(outcome.amount) != payment.amount:
+            return gettext(
+                'account_mpesa.msg_mpesa_amount_mismatch',
+                received=outcome.amount, expected=payment.amount)
+        return None
+
+    @classmethod
+    def mark_reversed(cls, payment):
+        "Record that M-Pesa reversed the receipts of the payment"
+        cls.write(list(payment.mpesa_transactions), {'state': 'reversed'})
