@@ -79,6 +79,37 @@ class Payment(metaclass=PoolMeta):
         return bool(journal) and Journal(journal).process_method == 'mpesa'
 
     @classmethod
+    def succeed(cls, payments):
+        cls._mpesa_check_decider(payments)
+        super().succeed(payments)
+
+    @classmethod
+    def fail(cls, payments):
+        cls._mpesa_check_decider(payments)
+        super().fail(payments)
+
+    @classmethod
+    def _mpesa_check_decider(cls, payments):
+        """Refuse a user outside Accounting who succeeds or fails an M-Pesa
+        payment (held for review) by RPC; the module settles with access
+        checks off"""
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        User = pool.get('res.user')
+        transaction = Transaction()
+        if not transaction.context.get('_check_access') or not any(
+                p.process_method == 'mpesa' for p in payments):
+            return
+        group = ModelData.get_id('account', 'group_account')
+        with without_check_access():
+            groups = User.get_groups()
+        if group not in groups:
+            raise AccessError(gettext(
+                    'account_mpesa.msg_payment_decider',
+                    payment=next(p for p in payments
+                        if p.process_method == 'mpesa').rec_name))
+
+    @classmethod
     def submit(cls, payments):
         """Submit and record the submitting user of the M-Pesa payments; the
         caller's transaction holds the write"""

@@ -13,6 +13,7 @@ import logging
 import threading
 
 import trytond.config as config
+from trytond import backend
 from trytond.pool import Pool
 from trytond.protocols.wrappers import (
     HTTPStatus, Response, abort, with_pool, with_transaction)
@@ -42,7 +43,9 @@ def json_response(data, status=HTTPStatus.OK):
 def callback(request, pool, identifier, kind):
     """Store a Daraja callback, queue its processing and acknowledge it.
 
-    Commits the event (and its task on the queue) before answering."""
+    The event (and its task on the queue) is committed by with_transaction,
+    which retries a database conflict, before the answer is sent.  A
+    refused address gets the answer of an unknown identifier."""
     Account = pool.get('account.payment.mpesa.account')
     Event = pool.get('account.payment.mpesa.event')
     gate = Account.callback_gate(identifier)
@@ -54,7 +57,7 @@ def callback(request, pool, identifier, kind):
         logger.warning(
             "Callback %s refused from %s for account %d",
             kind, address, gate.account)
-        abort(HTTPStatus.FORBIDDEN)
+        abort(HTTPStatus.NOT_FOUND)
     limit = gate.size_limit
     if (request.content_length or 0) > limit:
         abort(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
@@ -62,18 +65,20 @@ def callback(request, pool, identifier, kind):
     if len(body) > limit:
         abort(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     queued = config.getboolean('queue', 'worker', default=False)
-    transaction = Transaction()
     try:
         event_id, state = Event.receive(
             gate, kind, body.decode('utf-8', 'replace'), address)
         if queued and state == 'pending':
-            Event.enqueue(event_id)
-        transaction.commit()
+            Event.__queue__.process([Event(event_id)])
+    except backend.DatabaseOperationalError:
+        # with_transaction starts the transaction again, then commits it
+        # before the answer is sent
+        raise
     except Exception:
         logger.error(
             "Callback %s for account %d could not be stored",
             kind, gate.account, exc_info=True)
-        transaction.rollback()
+        Transaction().rollback()
         return json_response(
             {'ResultCode': 1, 'ResultDesc': "Not stored"},
             HTTPStatus.SERVICE_UNAVAILABLE)
@@ -81,6 +86,9 @@ def callback(request, pool, identifier, kind):
         return json_response(
             {'ResultCode': 1, 'ResultDesc': "Malformed callback"},
             HTTPStatus.BAD_REQUEST)
+    if kind == 'c2b/validation':
+        # Daraja waits at most 8 s for the verdict; it moves no money
+        return json_response(Event.c2b_validation_answer(event_id))
     response = json_response(ACKNOWLEDGEMENT)
     if not queued:
         # Acknowledge first: Daraja waits only for the answer

@@ -53,8 +53,8 @@ MATRIX = {
         "succeed a processing M-Pesa payment", NOBODY),
     'fail_processing': ("fail a processing M-Pesa payment", NOBODY),
     'succeed_review': (
-        "succeed an M-Pesa payment held for review", PAYMENT),
-    'fail_review': ("fail an M-Pesa payment held for review", PAYMENT),
+        "succeed an M-Pesa payment held for review", ACCOUNTING),
+    'fail_review': ("fail an M-Pesa payment held for review", ACCOUNTING),
     'clear_submitter': (
         "clear the submitter of a submitted payout", NOBODY),
     'approve_own': (

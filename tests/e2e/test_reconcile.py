@@ -389,3 +389,49 @@ def test_purge(shop, simulator):
     receipt, = Ledger.find([])
     assert receipt.amount == Decimal(100)
     assert not receipt.event
+
+
+def test_one_bad_answer_stalls_nothing(shop, simulator, monkeypatch):
+    """An answer about another request and an exception in one payment's
+    handling: both payments are marked checked with the reason, the others
+    settle, and the next run does not die on them either"""
+    from trytond.pool import Pool
+
+    simulator.set_faults(drop_callbacks=1.0)
+    payments = request_payments(shop, 4)
+    assert wait_for(lambda: len(simulator.dropped_callbacks) == 4)
+    configure(shop.mpesa_account, query_delay=dt.timedelta(0))
+    confused, failing = payments[0].id, payments[1].id
+
+    Payment = Pool(os.environ['DB_NAME']).get('account.payment')
+    query = Payment.mpesa_query
+
+    def mpesa_query(self):
+        answer = query(self)
+        if self.id == confused:
+            return answer.__class__(
+                answer.result_code, answer.result_desc,
+                answer.merchant_request_id, 'ws_CO_someone_else')
+        if self.id == failing:
+            raise RuntimeError("a bug in this payment's handling")
+        return answer
+    monkeypatch.setattr(Payment, 'mpesa_query', mpesa_query)
+
+    for run in range(2):
+        reconcile()
+        states = {}
+        for payment in payments:
+            payment.reload()
+            states[payment.id] = payment.state
+        assert [states[p.id] for p in payments[2:]] == ['succeeded'] * 2
+        for payment_id, words in [
+                (confused, "another request"), (failing, "a bug")]:
+            payment = Model.get('account.payment')(payment_id)
+            assert payment.state == 'processing'
+            assert payment.mpesa_checked_at
+            assert words in payment.mpesa_message
+    monkeypatch.undo()
+    reconcile()
+    for payment in payments:
+        payment.reload()
+        assert payment.state == 'succeeded', payment.mpesa_message
