@@ -44,7 +44,8 @@ def load_body(body):
 
 class Question:
     """What Daraja must be asked to confirm a callback: an STK Query about
-    its CheckoutRequestID, or a Transaction Status about its payout"""
+    its CheckoutRequestID, a Transaction Status about its payout or its
+    receipt ('c2b_status'), or Pull Transactions over a window ('pull')"""
 
     def __init__(self, kind, account, reference):
         self.kind, self.account, self.reference = kind, account, reference
@@ -59,6 +60,11 @@ class Question:
             try:
                 if self.kind == 'stk':
                     return Account(self.account).stk_query(self.reference)
+                if self.kind == 'pull':
+                    return Account(self.account).c2b_pull(*self.reference)
+                if self.kind == 'c2b_status':
+                    return Account(self.account).c2b_ask_status(
+                        self.reference)
                 return Payment(self.reference).mpesa_ask_status()
             except daraja.DarajaError as exception:
                 return exception
@@ -167,33 +173,6 @@ class Event(ModelSQL, ModelView):
             cursor.execute(*table.insert(columns, [values]))
             event_id = database.lastid(cursor)
         return event_id, state
-
-    @classmethod
-    def enqueue(cls, event_id):
-        """Put the processing of the event on Tryton's task queue in the
-        caller's transaction: the task ``__queue__.process`` would make, in
-        one INSERT without the ORM's checks (Daraja waits for the answer)"""
-        Queue = Pool().get('ir.queue')
-        transaction = Transaction()
-        database = transaction.database
-        queue = Queue.__table__()
-        data = {
-            'model': cls.__name__,
-            'method': 'process',
-            'user': transaction.user,
-            'context': {},
-            'instances': [event_id],
-            'args': [],
-            'kwargs': {},
-            }
-        transaction.connection.cursor().execute(*queue.insert(
-                [queue.create_uid, queue.create_date, queue.name, queue.data,
-                    queue.enqueued_at],
-                [[transaction.user, CurrentTimestamp(), 'default',
-                        Queue.data.sql_format(data),
-                        Queue.default_enqueued_at()]]))
-        if database.has_channel():
-            database.notify(transaction.connection, Queue.__name__, '')
 
     @classmethod
     def process_waiting(cls, account_id, reference):
@@ -323,6 +302,8 @@ class Event(ModelSQL, ModelView):
         pool = Pool()
         Payment = pool.get('account.payment')
         Ledger = pool.get('account.payment.mpesa.transaction')
+        if outcome.kind == 'c2b':
+            return self.handle_customer_payment(outcome, answer)
         payment = Payment.mpesa_lookup(outcome)
         self.payment = payment
         if not outcome.final:

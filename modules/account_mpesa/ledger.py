@@ -35,6 +35,8 @@ class Ledger(ModelSQL, ModelView):
             ('status', "Transaction Status"),
             ('statement', "Statement"),
             ('manual', "Manual"),
+            ('c2b', "C2B Confirmation"),
+            ('pull', "Pull Transactions"),
             ], "Source", required=True, readonly=True)
     receipt = fields.Char(
         "Receipt", required=True, readonly=True, strip=False)

@@ -74,7 +74,10 @@ class Outcome:
 
     @property
     def reference(self):
-        "The id of our request that the outcome is about"
+        """The id of our request that the outcome is about; for a customer
+        payment (C2B), its receipt"""
+        if self.kind == 'c2b':
+            return self.receipt
         if self.status_request_id:
             return self.status_request_id
         return self.checkout_request_id or self.originator_conversation_id
@@ -150,6 +153,37 @@ def from_status(account, data):
         **fields)
 
 
+def from_c2b(source, account, data):
+    """The outcome of a C2B validation or confirmation body (source
+    'callback'): the MSISDN is kept as it came (plain, masked or hashed)"""
+    payment = daraja.parse_c2b(data)
+    return Outcome(
+        kind='c2b', source=source, account=account,
+        receipt=payment.trans_id, result_code='0',
+        result_desc=payment.transaction_type,
+        amount=payment.amount, time=naive_utc(payment.trans_time),
+        phone=payment.msisdn, bill_reference=payment.bill_ref_number,
+        name=' '.join(filter(None, [
+                    payment.first_name, payment.middle_name,
+                    payment.last_name])))
+
+
+def from_pull(account, row):
+    "The outcome of a row of Daraja's answer to Pull Transactions"
+    return Outcome(
+        kind='c2b', source='pull', account=account,
+        receipt=row.transaction_id, result_code='0',
+        result_desc=row.transaction_type, amount=row.amount,
+        time=naive_utc(row.time), phone=str(row.msisdn or ''),
+        bill_reference=row.bill_reference, name=row.sender or '')
+
+
+def storable(text):
+    "Whether a database text column can hold text as it is"
+    return '\x00' not in text and text.encode('utf-8', 'surrogatepass') \
+        == text.encode('utf-8', 'replace')
+
+
 class CallbackKind(NamedTuple):
     "A kind of callback the routes accept, with its label and parser"
     name: str
@@ -172,6 +206,10 @@ CALLBACK_KINDS = {k.name: k for k in [
         _kind('status/result', "Transaction Status Result", from_status),
         _kind('status/timeout', "Transaction Status Time-out", from_timeout,
             'status'),
+        _kind('c2b/validation', "Customer Payment Validation", from_c2b,
+            'callback'),
+        _kind('c2b/confirmation', "Customer Payment Confirmation", from_c2b,
+            'callback'),
         ]}
 
 
@@ -182,8 +220,9 @@ def parse_callback(kind, account, data):
         raise daraja.ParseError("the body is not a JSON object")
     outcome = CALLBACK_KINDS[kind].parse(account, data)
     for value in vars(outcome).values():
-        if isinstance(value, str) and '\x00' in value:
-            raise daraja.ParseError("the body holds a NUL character")
+        if isinstance(value, str) and not storable(value):
+            raise daraja.ParseError(
+                "the body holds a NUL character or a lone surrogate")
     amount = outcome.amount
     if amount is not None and not (
             amount.is_finite() and abs(amount) < MAXIMUM_AMOUNT):

@@ -1,0 +1,187 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""Customer payments (C2B) over real HTTP with the simulator: URLs
+registered by the account's button, confirmations confirmed by Pull
+Transactions before they settle, forged ones rejected, dropped ones
+recovered by the Pull cron, and validation's verdict."""
+import os
+from decimal import Decimal
+
+import pytest
+import requests
+from proteus import Model
+
+from daraja_sim.c2b import FORBIDDEN_WORDS
+
+from .scenario import SHORTCODE, run_cron, wait_for
+from .test_callbacks import callback_url
+
+pytestmark = pytest.mark.e2e
+
+PHONE = '254712345678'
+STRANGER = '254722000000'
+TRYTON_URL = []
+
+
+def forbidden_database_name():
+    "Whether Daraja refuses URLs with the test database's name in them"
+    name = os.environ['DB_NAME'].lower()
+    return any(w in name for w in FORBIDDEN_WORDS)
+
+
+def register_c2b_urls(account, simulator):
+    """Register the C2B URLs by the account's button; when the test
+    database's name holds a word Daraja refuses (the button then says
+    so), straight in the simulator's state"""
+    if not forbidden_database_name():
+        account.click('register_c2b_urls')
+        account.reload()
+        assert account.c2b_registration == 'Success'
+        return
+    from daraja_sim.c2b import Registration
+    with pytest.raises(Exception, match='must not contain'):
+        account.click('register_c2b_urls')
+    with simulator.lock:
+        simulator.state.c2b_urls[SHORTCODE] = Registration(
+            SHORTCODE, 'Completed',
+            callback_url(TRYTON_URL[0], account.callback_identifier,
+                'c2b/confirmation'),
+            callback_url(TRYTON_URL[0], account.callback_identifier,
+                'c2b/validation'), 'v2')
+
+
+@pytest.fixture
+def paybill(shop, simulator, tryton_url):
+    "The shop with its C2B URLs and Pull registered with Daraja"
+    TRYTON_URL[:] = [tryton_url]
+    account = shop.mpesa_account
+    register_c2b_urls(account, simulator)
+    account.pull_nominated_number = '0712345678'
+    account.save()
+    account.click('register_pull')
+    account.reload()
+    assert account.pull_registered
+    assert account.confirm_callbacks
+    return shop
+
+
+def posted_invoice(customer, amount):
+    from trytond.modules.account.tests.tools import get_accounts
+
+    Invoice = Model.get('account.invoice')
+    invoice = Invoice(type='out', party=customer)
+    line = invoice.lines.new()
+    line.account = get_accounts()['revenue']
+    line.description = "Maize flour"
+    line.quantity = 1
+    line.unit_price = Decimal(amount)
+    invoice.click('post')
+    assert invoice.state == 'posted'
+    return invoice
+
+
+def ledger(**domain):
+    Ledger = Model.get('account.payment.mpesa.transaction')
+    return Ledger.find([(k, '=', v) for k, v in domain.items()])
+
+
+def test_confirmation_pays_invoice(paybill, simulator):
+    invoice = posted_invoice(paybill.customer, 1000)
+    entry = simulator.c2b_payment(PHONE, 1000, f" #{invoice.number.lower()}")
+    assert entry
+    assert wait_for(lambda: ledger(receipt=entry['receipt'], state='matched'))
+    record, = ledger(receipt=entry['receipt'])
+    assert record.source == 'callback'
+    assert record.kind == 'c2b'
+    payment = record.payment
+    assert (payment.state, payment.amount) == ('succeeded', Decimal(1000))
+    assert payment.mpesa_receipt == entry['receipt']
+    assert wait_for(lambda: invoice.reload() or invoice.state == 'paid')
+    Event = Model.get('account.payment.mpesa.event')
+    event, = Event.find([('kind', '=', 'c2b/confirmation')])
+    assert event.state == 'done'
+    pulls = [r for r in simulator.requests
+        if r['path'].endswith('/pulltransactions/v1/query')]
+    assert pulls, "the confirmation was not checked with Pull"
+
+
+def test_forged_confirmation_rejected(paybill, tryton_url):
+    body = {
+        'TransactionType': 'Pay Bill', 'TransID': 'UFORGED001',
+        'TransTime': '20261201120000', 'TransAmount': '5000.00',
+        'BusinessShortCode': '174379', 'BillRefNumber': 'anything',
+        'InvoiceNumber': '', 'OrgAccountBalance': '',
+        'ThirdPartyTransID': '', 'MSISDN': PHONE,
+        'FirstName': 'FORGER', 'MiddleName': '', 'LastName': ''}
+    response = requests.post(callback_url(
+            tryton_url, paybill.mpesa_account.callback_identifier,
+            'c2b/confirmation'), json=body)
+    assert response.status_code == 200
+    Event = Model.get('account.payment.mpesa.event')
+    assert wait_for(lambda: [e for e in Event.find([])
+            if e.state == 'rejected'])
+    event, = Event.find([])
+    assert 'UFORGED001' in event.error
+    assert not ledger()
+    assert not Model.get('account.payment').find([])
+
+
+def test_dropped_confirmations_recovered_by_pull(paybill, simulator):
+    simulator.set_faults(drop_callbacks=0.3, drop_seed=7)
+    entries = [simulator.c2b_payment(PHONE, 100 + i, f'typo{i}')
+        for i in range(10)]
+    assert all(entries)
+    dropped = {c['json']['TransID'] for c in simulator.dropped_callbacks
+        if c['kind'] == 'c2b_confirmation'}
+    assert 0 < len(dropped) < 10
+    delivered = {e['receipt'] for e in entries} - dropped
+    assert wait_for(lambda: {r.receipt for r in ledger()} == delivered)
+
+    run_cron('account.payment.mpesa.account|pull_transactions')
+    records = ledger()
+    assert {r.receipt for r in records} == {e['receipt'] for e in entries}
+    assert {r.source for r in records if r.receipt in dropped} == {'pull'}
+    # Matched by the customer's phone: each one paid once
+    assert all(r.state == 'matched' and r.payment for r in records)
+    Payment = Model.get('account.payment')
+    assert len(Payment.find([('state', '=', 'succeeded')])) == 10
+
+    # A second run finds nothing new
+    run_cron('account.payment.mpesa.account|pull_transactions')
+    assert len(ledger()) == 10
+
+
+def validation_replies(simulator):
+    return [c.get('reply') for c in simulator.callbacks
+        if c['kind'] == 'c2b_validation']
+
+
+def test_validation_accepts_and_rejects(paybill, simulator):
+    account = paybill.mpesa_account
+    account.c2b_reject_unknown = True
+    account.save()
+    simulator.set_customer(STRANGER, 'success')
+    assert simulator.c2b_payment(STRANGER, 300, 'NO-SUCH-INVOICE') is None
+    reply, = validation_replies(simulator)
+    assert reply['ResultCode'] == 'C2B00012'
+    assert not ledger()
+
+    invoice = posted_invoice(paybill.customer, 300)
+    entry = simulator.c2b_payment(STRANGER, 300, invoice.number)
+    assert entry
+    assert validation_replies(simulator)[-1]['ResultCode'] == '0'
+    assert wait_for(lambda: ledger(receipt=entry['receipt'], state='matched'))
+    Event = Model.get('account.payment.mpesa.event')
+    validations = Event.find([('kind', '=', 'c2b/validation')])
+    assert {e.state for e in validations} == {'done'}
+
+
+def test_validation_accepts_unknown_by_default(paybill, simulator):
+    simulator.set_customer(STRANGER, 'success')
+    entry = simulator.c2b_payment(STRANGER, 300, 'NO-SUCH-INVOICE')
+    assert entry
+    assert validation_replies(simulator)[-1]['ResultCode'] == '0'
+    assert wait_for(lambda: ledger(receipt=entry['receipt'],
+            state='unmatched'))
+    record, = ledger()
+    assert 'NO-SUCH-INVOICE' in record.note
