@@ -72,8 +72,8 @@ def parse_arguments(argv=None):
         "(default: build it anew, about a minute)")
     parser.add_argument(
         '--top', type=int, default=8,
-        help="how many of each phase's most frequent statements to show "
-        "(default 8, 0 for none)")
+        help="how many of the statements each way of settling sends beyond "
+        "the floor's to show (default 8, 0 for none)")
     parser.add_argument(
         '--json', metavar='FILE', help="write the results to FILE as JSON")
     return parser.parse_args(argv)
@@ -173,12 +173,14 @@ class Phase:
         self.http_seconds = 0.0
         self.http_calls = 0
         self.tasks = 0
-        self.by_statement = Counter()
+        # step -> statement -> count
+        self.by_statement = defaultdict(Counter)
         self.events = Counter()
 
     def measure(self, counting, step, func, *args):
         "Run func(*args), adding its time and statements to step"
-        kept, counting.statements = counting.statements, self.by_statement
+        kept = counting.statements
+        counting.statements = self.by_statement[step]
         before = counting.total
         http, calls = counting.http_time, counting.http_calls
         counting.enabled = True
@@ -387,14 +389,21 @@ def report(phases, check, simulator_queries, arguments):
         f"{check['clearing_moves']}; STK Queries the simulator answered: "
         f"{simulator_queries}")
     if arguments.top:
+        floor_n = floor.count or 1
         for phase in phases.values():
+            if phase is floor:
+                continue
             n = phase.count or 1
-            print(f"\n{phase.name}: most frequent statements per payment "
-                "(store and settle)")
-            for statement, count in phase.by_statement.most_common(
-                    arguments.top):
+            beyond = Counter({
+                    q: c / n - floor.by_statement['settle'][q] / floor_n
+                    for q, c in phase.by_statement['settle'].items()})
+            print(f"\n{phase.name}: the settlement's statements beyond the "
+                f"floor's, per payment (top {arguments.top})")
+            for statement, extra in beyond.most_common(arguments.top):
+                if extra <= 0:
+                    break
                 statement = ' '.join(statement.split())[:100]
-                print(f"  {count / n:5.2f}  {statement}")
+                print(f"  {extra:+6.2f}  {statement}")
     ours = results.get('confirm on') or results.get('ours')
     good = ours['ratio_ms'] <= TARGET
     how = 'on' if 'confirm on' in results else '(as the module is)'
