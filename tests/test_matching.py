@@ -30,7 +30,8 @@ def books(database):
 
     with Transaction().start(database, 0, _lock_tables=[
                 'account_journal_period', 'ir_sequence_strict',
-                'ir_sequence']) as transaction:
+                'ir_sequence', 'account_payment_mpesa_account'],
+            ) as transaction:
         pool = Pool()
         company, = pool.get('company.company').search([])
         with transaction.set_context(company=company.id):

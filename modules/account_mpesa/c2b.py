@@ -18,7 +18,7 @@ from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, without_check_access
 
 from . import daraja
-from .common import lock_rows, nairobi_date, utc_now
+from .common import lock_rows, nairobi_date, run_in_transaction, utc_now
 from .exceptions import MpesaAccountError
 from .matching import (
     DEFAULT_RULES, allocations_for, find_match, normalise)
@@ -198,21 +198,27 @@ class Account(metaclass=PoolMeta):
                         raise
                     answer = client.register_c2b_urls(version=1, **values)
             except daraja.DarajaError as exception:
-                account.c2b_registration = str(
-                    exception.message or exception)[:250]
-                account.save()
+                run_in_transaction(
+                    cls._record_answer, account.id, 'c2b_registration',
+                    str(exception.message or exception)[:250])
                 raise MpesaAccountError(gettext(
                         'account_mpesa.msg_account_c2b_register_failed',
                         account=account.rec_name,
                         error=exception.message or exception)
                     ) from exception
-            account.c2b_registration = (
-                answer.response_description or answer.response_code)[:250]
-            account.save()
+            text = (answer.response_description or answer.response_code
+                or '')[:250]
+            run_in_transaction(
+                cls._record_answer, account.id, 'c2b_registration', text)
             account.notify_user('tryton-ok', gettext(
                     'account_mpesa.msg_account_c2b_registered',
-                    account=account.rec_name,
-                    answer=account.c2b_registration))
+                    account=account.rec_name, answer=text))
+
+    @classmethod
+    def _record_answer(cls, account_id, name, value):
+        """Record Daraja's answer on the account in a transaction of its
+        own: asking Daraja may have renewed the account's token meanwhile"""
+        cls.write([cls(account_id)], {name: value})
 
     @classmethod
     @ModelView.button
@@ -230,8 +236,9 @@ class Account(metaclass=PoolMeta):
                         account=account.rec_name,
                         error=exception.message or exception)
                     ) from exception
-            account.pull_registered = answer.registered
-            account.save()
+            run_in_transaction(
+                cls._record_answer, account.id, 'pull_registered',
+                answer.registered)
 
 
 class Payment(metaclass=PoolMeta):
@@ -357,7 +364,13 @@ class Ledger(metaclass=PoolMeta):
         """Record a confirmed customer payment and match it; return the
         ledger record.  The receipt is recorded once: a receipt already in
         the ledger (its STK Push came first) is left as it is.  The caller
-        commits."""
+        commits.
+
+        The account is locked from the start of the transaction (Tryton
+        restarts it to take the lock): concurrent deliveries of one receipt
+        wait for each other and the second sees the first's record."""
+        Account = Pool().get('account.payment.mpesa.account')
+        Account.lock([outcome.account])
         record = cls.c2b_existing(outcome)
         if record:
             return record
@@ -554,6 +567,24 @@ class Event(metaclass=PoolMeta):
         cls._sql_indexes.add(
             Index(t, (t.c2b_status_request, Index.Equality()),
                 where=t.c2b_status_request != None))  # noqa: E711
+
+    @classmethod
+    @ModelView.button
+    def process(cls, events):
+        """Process the events; then the Transaction Status results that
+        came before the question asked about a customer payment was
+        committed"""
+        super().process(events)
+        ids = [e.id for e in events if e.kind == 'c2b/confirmation']
+        if not ids:
+            return
+
+        def asked():
+            return [(e.account.id, e.c2b_status_request)
+                for e in cls.browse(ids)
+                if e.state == 'pending' and e.c2b_status_request]
+        for account_id, request_id in run_in_transaction(asked):
+            cls.process_waiting(account_id, request_id)
 
     def handle_customer_payment(self, outcome, answer):
         """Apply a C2B confirmation: a receipt already in the ledger is

@@ -13,7 +13,9 @@ from proteus import Model
 
 from daraja_sim.c2b import FORBIDDEN_WORDS
 
-from .scenario import SHORTCODE, run_cron, wait_for
+from .scenario import (
+    SHORTCODE, create_quotation, payment_settled, request_payment, run_cron,
+    wait_for)
 from .test_callbacks import callback_url
 
 pytestmark = pytest.mark.e2e
@@ -185,3 +187,111 @@ def test_validation_accepts_unknown_by_default(paybill, simulator):
             state='unmatched'))
     record, = ledger()
     assert 'NO-SUCH-INVOICE' in record.note
+
+
+def test_confirmed_by_transaction_status(shop, simulator, tryton_url):
+    """Without Pull, a confirmation is confirmed by Transaction Status on
+    its receipt, whose result comes by callback; a forged one is denied"""
+    TRYTON_URL[:] = [tryton_url]
+    account = shop.mpesa_account
+    account.initiator_name = simulator.initiator_name
+    account.initiator_password = simulator.initiator_password
+    account.certificate = simulator.certificate_pem
+    account.save()
+    register_c2b_urls(account, simulator)
+    account.reload()
+    assert not account.pull_registered
+    invoice = posted_invoice(shop.customer, 500)
+    entry = simulator.c2b_payment(PHONE, 500, invoice.number)
+    assert wait_for(lambda: ledger(receipt=entry['receipt'], state='matched'))
+    assert wait_for(lambda: invoice.reload() or invoice.state == 'paid')
+    Event = Model.get('account.payment.mpesa.event')
+    claim, = Event.find([('kind', '=', 'c2b/confirmation')])
+    assert claim.state == 'done'
+    assert claim.c2b_status_request
+    statuses = [r for r in simulator.requests
+        if r['path'].endswith('/transactionstatus/v1/query')]
+    assert [r['json']['TransactionID'] for r in statuses] == [
+        entry['receipt']]
+
+    body = dict(
+        TransactionType='Pay Bill', TransID='UFORGED002',
+        TransTime='20261201120000', TransAmount='900.00',
+        BusinessShortCode=SHORTCODE, BillRefNumber=invoice.number,
+        MSISDN=PHONE, FirstName='FORGER')
+    requests.post(callback_url(
+            tryton_url, account.callback_identifier, 'c2b/confirmation'),
+        json=body)
+    assert wait_for(lambda: [e for e in Event.find([
+                    ('kind', '=', 'c2b/confirmation'),
+                    ('state', '=', 'rejected')])])
+    assert not ledger(receipt='UFORGED002')
+
+
+def test_stk_push_also_notified_by_c2b(paybill, simulator):
+    "An STK Push to the paybill also comes as a C2B confirmation: one payment"
+    simulator.set_faults(stk_c2b_confirmation=True)
+    sale = create_quotation(paybill.customer, 1000)
+    payment = request_payment(sale).form.payment
+    assert wait_for(payment_settled(payment))
+    assert payment.state == 'succeeded'
+    Event = Model.get('account.payment.mpesa.event')
+    assert wait_for(lambda: [e for e in Event.find([
+                    ('kind', '=', 'c2b/confirmation')])
+            if e.state == 'done'])
+    record, = ledger()
+    assert record.receipt == payment.mpesa_receipt
+    assert record.payment == payment
+    Payment = Model.get('account.payment')
+    assert Payment.find([]) == [payment]
+
+
+def test_pull_answers_said_once(shop, simulator, caplog):
+    "'Not registered' and 'no records' are told apart, each said once"
+    account = shop.mpesa_account
+    account.pull_registered = True
+    account.save()
+    pull = 'account.payment.mpesa.account|pull_transactions'
+
+    def warnings():
+        return [r.getMessage() for r in caplog.records
+            if 'Pull Transactions of account' in r.getMessage()]
+    with caplog.at_level('INFO'):
+        run_cron(pull)
+        run_cron(pull)
+        assert len(warnings()) == 1
+        assert 'not registered' in warnings()[0]
+        account.pull_nominated_number = '0712345678'
+        account.save()
+        account.click('register_pull')
+        run_cron(pull)
+        run_cron(pull)
+        assert len(warnings()) == 2
+        assert 'no records' in warnings()[1]
+        summaries = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith('M-Pesa Pull Transactions:')]
+        assert len(summaries) == 4
+    account.reload()
+    assert account.pull_until
+
+
+@pytest.mark.postgresql
+def test_concurrent_copies_one_payment_each(paybill, simulator):
+    "Each confirmation delivered three times at once: one receipt, one payment"
+    simulator.set_faults(duplicate_callbacks=3, concurrent_duplicates=True)
+    invoices = [posted_invoice(paybill.customer, 100 + i) for i in range(5)]
+    entries = [simulator.c2b_payment(PHONE, 100 + i, invoice.number)
+        for i, invoice in enumerate(invoices)]
+    receipts = {e['receipt'] for e in entries}
+    Event = Model.get('account.payment.mpesa.event')
+    assert wait_for(lambda: len([e for e in Event.find([
+                        ('kind', '=', 'c2b/confirmation')])
+                if e.state in {'done', 'error'}]) == 15, timeout=60)
+    records = ledger()
+    assert {r.receipt for r in records} == receipts
+    assert len(records) == 5
+    assert all(r.state == 'matched' for r in records)
+    Payment = Model.get('account.payment')
+    assert len(Payment.find([('state', '=', 'succeeded')])) == 5
+    for invoice in invoices:
+        assert wait_for(lambda: invoice.reload() or invoice.state == 'paid')
