@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
 PHONE = '254712345678'
 STRANGER = '254722000000'
 TRYTON_URL = []
+PASSWORD = 'c2b-Test-Password-2026'
 
 
 def forbidden_database_name():
@@ -295,3 +296,68 @@ def test_concurrent_copies_one_payment_each(paybill, simulator):
     assert len(Payment.find([('state', '=', 'succeeded')])) == 5
     for invoice in invoices:
         assert wait_for(lambda: invoice.reload() or invoice.state == 'paid')
+
+
+def test_match_wizard_over_rpc(paybill, simulator, tryton_url):
+    """An accountant matches an Unmatched receipt to two invoices over
+    JSON-RPC and undoes it; a payment clerk or a salesperson may do
+    neither"""
+    from .jsonrpc import Client, Refused
+
+    User = Model.get('res.user')
+    Group = Model.get('res.group')
+    Company = Model.get('company.company')
+    company, = Company.find([])
+    clients = {}
+    for login, groups in [
+            ('accountant', ["Accounting", "Payment"]),
+            ('clerk', ["Payment"]), ('seller', ["Sales"])]:
+        user = User(name=login, login=login, password=PASSWORD)
+        user.companies.append(Company(company.id))
+        user.company = company
+        user.groups.extend(Group.find([('name', 'in', groups)]))
+        user.save()
+        clients[login] = Client(
+            tryton_url, os.environ['DB_NAME'], login, PASSWORD)
+    first = posted_invoice(paybill.customer, 300)
+    second = posted_invoice(paybill.customer, 500)
+    simulator.set_customer(STRANGER, 'success')
+    entry = simulator.c2b_payment(STRANGER, 700, 'mistyped')
+    assert wait_for(lambda: ledger(receipt=entry['receipt'],
+            state='unmatched'))
+    record, = ledger()
+    name = 'account.payment.mpesa.transaction.match'
+    model = 'account.payment.mpesa.transaction'
+    start = {'start': {
+            'transaction': record.id, 'amount': record.amount,
+            'company': company.id, 'action': 'customer',
+            'party': paybill.customer.id, 'sale': None, 'account': None,
+            'description': None,
+            'lines': [
+                {'invoice': second.id, 'amount': Decimal(500)},
+                {'invoice': first.id, 'amount': Decimal(200)}],
+            }}
+    for login in ['clerk', 'seller']:
+        with pytest.raises(Refused, match='not allowed'):
+            clients[login].wizard(name, model, record.id, [
+                    ('start', {}), ('match', start)])
+    record.reload()
+    assert record.state == 'unmatched'
+
+    clients['accountant'].wizard(name, model, record.id, [
+            ('start', {}), ('match', start)])
+    record.reload()
+    assert record.state == 'matched'
+    assert record.payment.state == 'succeeded'
+    assert wait_for(lambda: second.reload() or second.state == 'paid')
+    first.reload()
+    assert first.amount_to_pay == Decimal(100)
+
+    for login in ['clerk', 'seller']:
+        with pytest.raises(Refused):
+            clients[login].button(model, 'unmatch', [record.id])
+    clients['accountant'].button(model, 'unmatch', [record.id])
+    record.reload()
+    assert (record.state, record.payment) == ('unmatched', None)
+    first.reload()
+    assert first.amount_to_pay == Decimal(300)
