@@ -40,11 +40,23 @@ def lock_rows(Model, ids):
     record.  On PostgreSQL it is ``SELECT ... FOR UPDATE`` (a row changed by
     a concurrent transaction meanwhile raises a serialization error, to be
     retried); SQLite has no row locks, so a no-op write takes the database
-    write lock, which serializes the writers the same way.
+    write lock, which serializes the writers the same way.  The records'
+    values cached by the transaction are dropped, to be read after the
+    lock.
     """
+    ids = list(map(int, ids))
+    if not ids:
+        return
+    transaction = Transaction()
+    # What the transaction read of the rows before the lock may be stale
+    for cache in transaction.cache.values():
+        if Model.__name__ in cache:
+            records = cache[Model.__name__]
+            for id_ in ids:
+                records.pop(id_, None)
     table = Model.__table__()
-    cursor = Transaction().connection.cursor()
-    where = table.id.in_(list(map(int, ids)))
+    cursor = transaction.connection.cursor()
+    where = table.id.in_(ids)
     if backend.name == 'sqlite':
         cursor.execute(*table.update([table.id], [table.id], where=where))
     else:

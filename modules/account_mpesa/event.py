@@ -51,23 +51,28 @@ class Question:
         self.kind, self.account, self.reference = kind, account, reference
 
     def ask(self):
-        """Ask Daraja, in a read-only transaction; return the answer or the
-        DarajaError"""
+        """Ask Daraja in a read-only transaction of its own; return the
+        answer or the DarajaError"""
+        with Transaction().new_transaction(readonly=True):
+            return self.answer()
+
+    def answer(self):
+        """Ask Daraja in the current transaction, which it does not write;
+        return the answer or the DarajaError"""
         pool = Pool()
         Account = pool.get('account.payment.mpesa.account')
         Payment = pool.get('account.payment')
-        with Transaction().new_transaction(readonly=True):
-            try:
-                if self.kind == 'stk':
-                    return Account(self.account).stk_query(self.reference)
-                if self.kind == 'pull':
-                    return Account(self.account).c2b_pull(*self.reference)
-                if self.kind == 'c2b_status':
-                    return Account(self.account).c2b_ask_status(
-                        self.reference)
-                return Payment(self.reference).mpesa_ask_status()
-            except daraja.DarajaError as exception:
-                return exception
+        try:
+            if self.kind == 'stk':
+                return Account(self.account).stk_query(self.reference)
+            if self.kind == 'pull':
+                return Account(self.account).c2b_pull(*self.reference)
+            if self.kind == 'c2b_status':
+                return Account(self.account).c2b_ask_status(
+                    self.reference)
+            return Payment(self.reference).mpesa_ask_status()
+        except daraja.DarajaError as exception:
+            return exception
 
 
 class Event(ModelSQL, ModelView):
@@ -192,18 +197,25 @@ class Event(ModelSQL, ModelView):
     def process(cls, events):
         """Process the events, each in transactions of its own.
 
-        A callback to confirm is processed twice: once to find what Daraja
-        must be asked, then, once it was asked outside any transaction,
-        with its answer.  An event whose payment is not known yet stays
+        What Daraja must be asked to confirm a callback is found and asked
+        first in a read-only transaction that locks nothing; the event is
+        then processed with the answer.  An event whose payment is not known
+        yet stays
         'pending' for the retry; an event whose processing fails is kept as
         'error' with the reason; the others go on.
         """
         for event in events:
             try:
-                question = run_in_transaction(cls._process_one, event.id)
-                if question is not None:
-                    run_in_transaction(
-                        cls._process_one, event.id, question.ask())
+                question, answer = cls._ask_first(event.id)
+                late = run_in_transaction(cls._process_one, event.id, answer)
+                if late is not None:
+                    # A question the read-only step could not foresee
+                    question, answer = late, late.ask()
+                    run_in_transaction(cls._process_one, event.id, answer)
+                if question is not None and isinstance(answer, str):
+                    # The result of the question may have come before its
+                    # id was committed
+                    cls.process_waiting(question.account, answer)
             except Exception as exception:
                 logger.warning(
                     "M-Pesa event %d failed", event.id, exc_info=True)
@@ -262,6 +274,46 @@ class Event(ModelSQL, ModelView):
             cls.delete(events)
             count += len(events)
         logger.info("M-Pesa callbacks purged: %d", count)
+
+    @classmethod
+    def _ask_first(cls, event_id):
+        """Find what Daraja must be asked to confirm the event and ask it,
+        in a read-only transaction that locks nothing; return the Question
+        and its answer, or None and NOT_ASKED"""
+        with Transaction().new_transaction(readonly=True):
+            event = cls(event_id)
+            if event.state not in {'pending', 'error'}:
+                return None, NOT_ASKED
+            try:
+                outcome = parse_callback(
+                    event.kind, event.account.id, load_body(event.body))
+            except (ValueError, TypeError, daraja.ParseError):
+                return None, NOT_ASKED
+            question = event.question(outcome)
+            if question is None:
+                return None, NOT_ASKED
+            return question, question.answer()
+
+    def question(self, outcome):
+        """The Question that confirming the event's claim needs first, or
+        None; reads only and locks nothing"""
+        Payment = Pool().get('account.payment')
+        if not (outcome.final and outcome.is_claim
+                and outcome.kind in {'stk', 'b2c', 'reversal'}
+                and self.account.confirm_callbacks):
+            return None
+        payment = Payment.mpesa_lookup(outcome, lock=False)
+        if payment is None:
+            payment = Payment.mpesa_adoptable(outcome)
+        if payment is None or payment.mpesa_agrees(outcome):
+            return None
+        if outcome.kind == 'stk':
+            return Question(
+                'stk', outcome.account, outcome.checkout_request_id)
+        if payment.state == 'processing' and payment.mpesa_status_due(
+                utc_now()):
+            return Question('status', outcome.account, payment.id)
+        return None
 
     @classmethod
     def _record_error(cls, event_id, exception):

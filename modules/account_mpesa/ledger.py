@@ -113,15 +113,31 @@ class Ledger(ModelSQL, ModelView):
             return value.id if value else None
 
     @classmethod
-    def record(cls, outcome, payment=None, event=None):
-        """The ledger record of the money the outcome says M-Pesa moved,
-        found by its receipt or created 'received'.  The caller commits."""
+    def find(cls, outcome):
+        "The ledger record of the outcome's receipt, or None"
         records = cls.search([
                 ('account', '=', outcome.account),
                 ('receipt', '=', outcome.receipt),
                 ], limit=1)
-        if records:
-            return records[0]
+        return records[0] if records else None
+
+    @classmethod
+    def record(cls, outcome, payment=None, event=None, state='received',
+            note=None, found=False):
+        """The ledger record of the money the outcome says M-Pesa moved:
+        found by its receipt (the caller may give what it found, None
+        included) and given the payment, state and note unless they are
+        the default ones, or created with them in one INSERT.  A record
+        that settles nothing is logged.  The caller commits."""
+        record = cls.find(outcome) if found is False else found
+        if record is not None:
+            if state != 'received' and (record.state, record.payment,
+                    record.note) != (state, payment, note):
+                record.payment, record.state, record.note = (
+                    payment, state, note)
+                record.save()
+                cls._log_unsettled(record)
+            return record
         Account = Pool().get('account.payment.mpesa.account')
         account = Account(outcome.account)
         kind = outcome.kind
@@ -129,33 +145,26 @@ class Ledger(ModelSQL, ModelView):
             kind = ('reversal' if payment.mpesa_payout_method == 'reversal'
                 else 'b2c')
         record = cls(
-            account=account, company=account.company, kind=kind,
-            source=outcome.source, receipt=outcome.receipt,
+            account=account,
+            company=payment.company if payment else account.company,
+            kind=kind, source=outcome.source, receipt=outcome.receipt,
             amount=outcome.amount if outcome.amount is not None else (
                 payment.amount if payment else Decimal(0)),
             transaction_time=outcome.time,
             phone=outcome.phone or (payment.mpesa_phone if payment else None),
             payer_name=outcome.name or None,
             account_number=outcome.bill_reference or None,
-            event=event)
+            payment=payment, state=state, note=note, event=event)
         record.save()
+        cls._log_unsettled(record)
         return record
 
-    def match(self, payment):
-        "Record that the transaction settles the payment"
-        self.payment = payment
-        self.state = 'matched'
-        self.note = None
-        self.save()
-
-    def keep(self, payment, reason):
-        "Record that the money moved but settles nothing, and why"
-        self.payment = payment
-        self.state = 'unsettled'
-        self.note = reason
-        self.save()
-        logger.warning(
-            "M-Pesa receipt %s settles nothing: %s", self.receipt, reason)
+    @staticmethod
+    def _log_unsettled(record):
+        if record.state == 'unsettled':
+            logger.warning(
+                "M-Pesa receipt %s settles nothing: %s",
+                record.receipt, record.note)
 
     @classmethod
     def settle(cls, outcome, payment, event=None):
@@ -163,34 +172,38 @@ class Ledger(ModelSQL, ModelView):
         locked and read after the lock by the caller, or None when no
         payment of the outcome's account made the request.
 
-        What moved money is recorded first; then the payment succeeds on
-        the Nairobi date, fails with the message of the code, or is held
-        for review with the reason; a payment in review is settled by a
-        final outcome like any other.  Returns what became of it: 'succeeded',
-        'failed', 'review', 'duplicate', 'unknown' or 'waiting' (the outcome
-        is not final).  The caller commits.
+        What moved money is recorded, once, with what it settles; then the
+        payment succeeds on the Nairobi date, fails with the message of the
+        code, or is held for review with the reason; a payment in review
+        is settled by a final outcome like any other.  Returns what became
+        of it: 'succeeded', 'failed', 'review', 'duplicate', 'unknown' or
+        'waiting' (the outcome is not final).  The caller commits.
         """
         if not outcome.final:
             return 'waiting'
         if payment and payment.mpesa_account.id != outcome.account:
             payment = None
-        record = None
-        if outcome.moved_money:
-            record = cls.record(outcome, payment, event)
+        found = cls.find(outcome) if outcome.moved_money else None
+
+        def keep(payment, state, note=None):
+            "Record the money moved, if any, with what it settles"
+            if outcome.moved_money:
+                return cls.record(
+                    outcome, payment, event, state, note, found=found)
+
         if payment is None:
-            if record and not record.payment:
-                record.keep(None, gettext(
+            if not (found and found.payment):
+                keep(None, 'unsettled', gettext(
                         'account_mpesa.msg_ledger_unknown_request',
                         reference=outcome.reference))
             return 'unknown'
-        if record and record.payment and record.payment != payment:
-            reason = gettext(
-                'account_mpesa.msg_ledger_receipt_held',
-                receipt=record.receipt, payment=record.payment.rec_name)
-            payment.mpesa_hold(reason)
+        if found and found.payment and found.payment != payment:
+            payment.mpesa_hold(gettext(
+                    'account_mpesa.msg_ledger_receipt_held',
+                    receipt=found.receipt, payment=found.payment.rec_name))
             return 'review'
         if payment.state != 'processing':
-            return cls._settled_already(outcome, payment, record)
+            return cls._settled_already(outcome, payment, found, keep)
         if not outcome.succeeded:
             if payment.mpesa_transactions:
                 # M-Pesa moved money for it: a failure cannot undo that
@@ -200,41 +213,39 @@ class Ledger(ModelSQL, ModelView):
             return 'failed'
         reason = cls._amount_problem(outcome, payment)
         if reason:
-            if record:
-                record.keep(payment, reason)
+            keep(payment, 'unsettled', reason)
             payment.mpesa_hold(reason)
             return 'review'
-        if record:
-            record.match(payment)
+        keep(payment, 'matched')
         payment.mpesa_succeed(outcome)
         if payment.mpesa_payout_method == 'reversal':
             cls.mark_reversed(payment.mpesa_refund_of)
         return 'succeeded'
 
     @classmethod
-    def _settled_already(cls, outcome, payment, record):
+    def _settled_already(cls, outcome, payment, found, keep):
         """Apply an outcome to a payment that is no longer processing: a
-        repeat changes nothing, a receipt that a query's
-        success lacked is added, other money that moved is kept beside the
-        payment, which goes to review"""
-        if not record:
+        repeat changes nothing, a receipt that a query's success lacked is
+        added, other money that moved is kept beside the payment, which
+        goes to review"""
+        if not outcome.moved_money:
             return 'duplicate'
         if payment.state == 'succeeded' and (
-                payment.mpesa_receipt in {None, '', record.receipt}):
-            record.match(payment)
-            payment.mpesa_add_receipt(record.receipt)
+                payment.mpesa_receipt in {None, '', outcome.receipt}):
+            keep(payment, 'matched')
+            payment.mpesa_add_receipt(outcome.receipt)
             return 'duplicate'
-        if record.payment == payment and record.state == 'unsettled':
+        if found and found.payment == payment and found.state == 'unsettled':
             return 'duplicate'
         if payment.state == 'failed':
             reason = gettext(
                 'account_mpesa.msg_ledger_paid_after_failure',
-                receipt=record.receipt, amount=record.amount)
+                receipt=outcome.receipt, amount=outcome.amount)
         else:
             reason = gettext(
                 'account_mpesa.msg_ledger_second_receipt',
-                receipt=record.receipt, held=payment.mpesa_receipt or '')
-        record.keep(payment, reason)
+                receipt=outcome.receipt, held=payment.mpesa_receipt or '')
+        keep(payment, 'unsettled', reason)
         payment.mpesa_hold(reason)
         return 'review'
 

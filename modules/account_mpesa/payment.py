@@ -485,18 +485,24 @@ class Payment(metaclass=PoolMeta):
         return None
 
     @classmethod
-    def mpesa_lookup(cls, outcome):
+    def mpesa_lookup(cls, outcome, lock=True):
         """The payment of the outcome's account that made the request the
         outcome is about, locked and read after the lock so that concurrent
-        deliveries see each other; None when there is none (yet)"""
+        deliveries see each other (unless lock is False); None when there
+        is none (yet)"""
         domain = cls.mpesa_request_domain(outcome)
         if domain is None:
             return None
         payments = cls.search(domain, limit=1)
-        if not payments or payments[0].mpesa_account.id != outcome.account:
+        if not payments:
             return None
-        lock_rows(cls, payments)
-        return cls(payments[0].id)
+        if lock:
+            # Before anything of the payment is read (and cached)
+            lock_rows(cls, payments)
+        payment, = payments
+        if payment.mpesa_account.id != outcome.account:
+            return None
+        return payment
 
     @classmethod
     def mpesa_adoptable(cls, outcome):

@@ -270,6 +270,9 @@ class Payment(metaclass=PoolMeta):
             return failure
         run_in_transaction(
             self.__class__.mpesa_record_status_request, self.id, request_id)
+        # Its result may have come before the question's id was committed
+        Pool().get('account.payment.mpesa.event').process_waiting(
+            account.id, request_id)
         return 'asked'
 
     @classmethod
