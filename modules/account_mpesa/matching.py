@@ -12,8 +12,9 @@ from typing import NamedTuple
 from sql.functions import Function, Upper
 
 from trytond.i18n import gettext
-from trytond.model import ModelSQL, ModelView, fields, sequence_ordered
-from trytond.pool import Pool
+from trytond.model import (
+    Index, ModelSQL, ModelView, fields, sequence_ordered)
+from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 
 from . import daraja
@@ -45,6 +46,112 @@ def normalise(reference):
 def normalised_column(column):
     "The SQL of a column normalised as ``normalise`` does"
     return Upper(Replace(Replace(column, ' ', ''), '-', ''))
+
+
+def normalised_index(table, column):
+    "An index of the column as the rules compare it"
+    return Index(table, (normalised_column(column), Index.Equality()))
+
+
+def msisdn_forms(value):
+    "The normalised number and its SHA-256, or (None, None)"
+    try:
+        number = daraja.normalize_msisdn(value or '')
+    except daraja.InvalidPhoneNumber:
+        return None, None
+    return number, daraja.hash_msisdn(number)
+
+
+class ContactMechanism(metaclass=PoolMeta):
+    """A mobile number kept also as M-Pesa writes it, plain and hashed, so
+    that the payer's phone is found by an index lookup"""
+    __name__ = 'party.contact_mechanism'
+
+    mpesa_msisdn = fields.Char("M-Pesa Number", readonly=True)
+    mpesa_msisdn_hash = fields.Char("M-Pesa Number Hash", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t, (t.mpesa_msisdn, Index.Equality()),
+                    where=t.mpesa_msisdn != None),  # noqa: E711
+                Index(t, (t.mpesa_msisdn_hash, Index.Equality()),
+                    where=t.mpesa_msisdn_hash != None),  # noqa: E711
+                })
+
+    @classmethod
+    def __register__(cls, module):
+        super().__register__(module)
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(
+                table.id, table.value,
+                where=(table.type == 'mobile')
+                & (table.mpesa_msisdn == None)))  # noqa: E711
+        for id_, value in cursor.fetchall():
+            number, hashed = msisdn_forms(value)
+            if number:
+                cursor.execute(*table.update(
+                        [table.mpesa_msisdn, table.mpesa_msisdn_hash],
+                        [number, hashed], where=table.id == id_))
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        if 'value' in values or 'type' in values:
+            values['mpesa_msisdn'] = values['mpesa_msisdn_hash'] = None
+        return values
+
+    @classmethod
+    def on_modification(cls, mode, mechanisms, field_names=None):
+        super().on_modification(mode, mechanisms, field_names=field_names)
+        if mode == 'delete' or (
+                field_names is not None
+                and not (field_names & {'value', 'type'})):
+            return
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        for mechanism in mechanisms:
+            number, hashed = (msisdn_forms(mechanism.value)
+                if mechanism.type == 'mobile' else (None, None))
+            cursor.execute(*table.update(
+                    [table.mpesa_msisdn, table.mpesa_msisdn_hash],
+                    [number, hashed], where=table.id == mechanism.id))
+
+
+class Party(metaclass=PoolMeta):
+    __name__ = 'party.party'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(normalised_index(t, t.code))
+
+
+class Sale(metaclass=PoolMeta):
+    __name__ = 'sale.sale'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                normalised_index(t, t.number),
+                normalised_index(t, t.reference),
+                })
+
+
+class Invoice(metaclass=PoolMeta):
+    __name__ = 'account.invoice'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(normalised_index(t, t.number))
 
 
 class Candidate(NamedTuple):
@@ -154,25 +261,21 @@ class Rule(sequence_ordered(), ModelSQL, ModelView):
     def _find_phone(self, record):
         "The parties one of whose mobile numbers paid"
         ContactMechanism = Pool().get('party.contact_mechanism')
-        payer = record.phone or ''
-        hashed = bool(re.fullmatch(r'[0-9a-f]{64}', payer))
-        if not hashed:
-            try:
-                payer = daraja.normalize_msisdn(payer)
-            except daraja.InvalidPhoneNumber:
+        payer = (record.phone or '').replace(' ', '').lower()
+        if re.fullmatch(r'[0-9a-f]{64}', payer):
+            clause = ('mpesa_msisdn_hash', '=', payer)
+        else:
+            payer, _ = msisdn_forms(payer)
+            if not payer:
                 # Masked: it proves nothing
                 return []
-        parties = set()
-        for mechanism in ContactMechanism.search([
-                    ('type', '=', 'mobile'),
-                    ('party.active', '=', True),
-                    ]):
-            try:
-                number = daraja.normalize_msisdn(mechanism.value)
-            except daraja.InvalidPhoneNumber:
-                continue
-            if payer == (daraja.hash_msisdn(number) if hashed else number):
-                parties.add(mechanism.party)
+            clause = ('mpesa_msisdn', '=', payer)
+        mechanisms = ContactMechanism.search([
+                clause,
+                ('type', '=', 'mobile'),
+                ('party.active', '=', True),
+                ], limit=10)
+        parties = {m.party for m in mechanisms}
         return [Candidate(p) for p in sorted(parties, key=lambda p: p.id)]
 
 
