@@ -15,8 +15,11 @@ ROLES = {
     'accounting': ["Accounting", "Payment"],
     'account_admin': ["Accounting Administration", "Accounting", "Payment"],
     'mpesa_admin': ["M-Pesa Administration", "Payment"],
+    # An accountant of another company: sees nothing of the shop's
+    'other_company': ["Accounting", "Payment"],
     }
-ALL = set(ROLES)
+# The roles of the shop's company
+ALL = set(ROLES) - {'other_company'}
 PAYMENT = ALL - {'sales'}
 ACCOUNTING = {'accounting', 'account_admin'}
 NOBODY = set()
@@ -92,6 +95,8 @@ MATRIX = {
     'read_event_fields': (
         "read the kind, state and reference of a callback",
         ACCOUNTING | {'mpesa_admin'}),
+    'read_ledger': ("read the M-Pesa ledger", PAYMENT),
+    'read_payment': ("read an M-Pesa payment", PAYMENT),
     }
 
 DOC = os.path.join(

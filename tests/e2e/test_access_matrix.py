@@ -24,6 +24,7 @@ PASSWORD = 'Kx7-mpesa-access-test'
 PAYMENT = 'account.payment'
 ACCOUNT = 'account.payment.mpesa.account'
 EVENT = 'account.payment.mpesa.event'
+LEDGER = 'account.payment.mpesa.transaction'
 _receipts = itertools.count(1)
 
 
@@ -101,11 +102,19 @@ def world(simulator, tryton_url):
     Party = Model.get('party.party')
     Company = Model.get('company.company')
     company, = Company.find([])
+    Currency = Model.get('currency.currency')
+    other_company = Company(
+        party=Party(name="Other Company Ltd"),
+        currency=Currency(company.currency.id))
+    other_company.party.save()
+    other_company.save()
     clients = {}
     for role, groups in ROLES.items():
         user = User(name=role, login=role, password=PASSWORD)
-        user.companies.append(Company(company.id))
-        user.company = company
+        user_company = (
+            other_company if role == 'other_company' else company)
+        user.companies.append(Company(user_company.id))
+        user.company = Company(user_company.id)
         found = Group.find([('name', 'in', groups)])
         assert len(found) == len(groups), groups
         user.groups.extend(found)
@@ -127,7 +136,28 @@ def world(simulator, tryton_url):
         other=other, account=account.id, event=event.id)
     world.processing = collection(world, 'processing', 'pending')
     world.succeeded = collection(world, 'succeeded', 'done')
+    world.ledger = ledger_record(world.succeeded)
     return world
+
+
+def ledger_record(payment_id):
+    "The ledger record of the succeeded payment, made by the server"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+
+    with Transaction().start(os.environ['DB_NAME'], 0) as transaction:
+        pool = Pool()
+        Payment = pool.get(PAYMENT)
+        Ledger = pool.get(LEDGER)
+        payment = Payment(payment_id)
+        record, = Ledger.create([{
+                    'account': payment.journal.mpesa_account.id,
+                    'company': payment.company.id, 'kind': 'stk',
+                    'source': 'callback', 'receipt': payment.mpesa_receipt,
+                    'amount': payment.amount, 'state': 'matched',
+                    'payment': payment.id}])
+        transaction.commit()
+        return record.id
 
 
 def field_value(world, client, name):
@@ -222,6 +252,10 @@ def act(world, client, action):
         client.read(EVENT, [world.event], ['body'])
     elif action == 'read_event_fields':
         client.read(EVENT, [world.event], ['kind', 'state', 'reference'])
+    elif action == 'read_ledger':
+        client.read(LEDGER, [world.ledger], ['receipt', 'amount', 'state'])
+    elif action == 'read_payment':
+        client.read(PAYMENT, [world.succeeded], ['amount', 'mpesa_state'])
     else:
         raise NotImplementedError(action)
 
