@@ -390,3 +390,60 @@ def test_validation_accepts_known(books):
     books.account.save()
     invoice_ = invoice(books, books.customer, 100)
     assert validate(books, invoice_.number, 'masked')['ResultCode'] == '0'
+
+
+class FakeClient:
+    "Daraja answering v2 registrations as for an app whose product is v1"
+
+    def __init__(self):
+        self.calls = []
+
+    def register_c2b_urls(self, version, **values):
+        self.calls.append((version, values))
+        if version == 2:
+            raise daraja.InvalidRequest(
+                "Product mismatch: the app's product is v1", code='400')
+        return daraja.AcceptedRequest('', 'oc-1', '0', 'Success')
+
+
+def test_register_c2b_urls_falls_back_to_v1(books, monkeypatch):
+    Account = books.pool.get('account.payment.mpesa.account')
+    client = FakeClient()
+    monkeypatch.setattr(Account, 'daraja_client', lambda self: client)
+    from trytond.modules.account_mpesa import c2b
+    # The answer is written in the test's transaction, not one of its own
+    monkeypatch.setattr(c2b, 'run_in_transaction', lambda f, *a: f(*a))
+    books.account.c2b_response_type = 'Cancelled'
+    books.account.save()
+    Account.register_c2b_urls([books.account])
+    assert [v for v, _ in client.calls] == [2, 1]
+    values = client.calls[-1][1]
+    assert values['response_type'] == 'Cancelled'
+    assert values['confirmation_url'].endswith('/c2b/confirmation')
+    assert values['validation_url'].endswith('/c2b/validation')
+    assert Account(books.account.id).c2b_registration == 'Success'
+
+
+def test_undo_leaves_stk_payment(books):
+    "Undo Match never cancels an STK Push its C2B notification settled"
+    sale = quotation(books, books.customer, 1000)
+    payment = stk_push(books, sale)
+    record = receive(books, customer_payment(
+            books, 1000, payment.mpesa_reference, receipt='UKSTK00003'))
+    assert record.payment == payment
+    books.Ledger.unmatch([record])
+    assert reload(record).state == 'matched'
+    assert reload(payment).state == 'succeeded'
+
+
+def test_account_warns_when_c2b_cannot_be_confirmed(books):
+    Account = books.pool.get('account.payment.mpesa.account')
+    account = Account(books.account.id)
+    account.confirm_callbacks = True
+    account.pull_registered = False
+    account.initiator_name = None
+    assert any('cannot be confirmed' in m
+        for _, m in account.on_change_notify())
+    account.pull_registered = True
+    assert not any('cannot be confirmed' in m
+        for _, m in account.on_change_notify())

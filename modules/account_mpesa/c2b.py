@@ -524,6 +524,10 @@ class Ledger(metaclass=PoolMeta):
             if record.kind != 'c2b' or record.state != 'matched':
                 continue
             payment = record.payment
+            if payment and not payment.mpesa_customer_initiated:
+                # The C2B notification of an STK Push settled it: that
+                # payment is the customer's request, not a match
+                continue
             if record.c2b_move:
                 move = record.c2b_move
                 record.c2b_move = None
