@@ -743,10 +743,14 @@ class MatchStart(ModelView):
             ], "Action", required=True)
     party = fields.Many2One(
         'party.party', "Party",
+        context={
+            'company': Eval('company', -1),
+            },
         states={
             'required': Eval('action') == 'customer',
             'invisible': Eval('action') != 'customer',
-            })
+            },
+        depends={'company'})
     lines = fields.One2Many(
         'account.payment.mpesa.transaction.match.line', None, "Invoices",
         states={
