@@ -7,7 +7,6 @@ sale, an invoice or a party, and a payment on the account's M-Pesa
 journal is succeeded with the receipt through ``Ledger.settle``."""
 import datetime as dt
 import logging
-import re
 from decimal import Decimal
 
 from trytond.i18n import gettext
@@ -572,24 +571,6 @@ class Event(metaclass=PoolMeta):
             Index(t, (t.c2b_status_request, Index.Equality()),
                 where=t.c2b_status_request != None))  # noqa: E711
 
-    @classmethod
-    @ModelView.button
-    def process(cls, events):
-        """Process the events; then the Transaction Status results that
-        came before the question asked about a customer payment was
-        committed"""
-        super().process(events)
-        ids = [e.id for e in events if e.kind == 'c2b/confirmation']
-        if not ids:
-            return
-
-        def asked():
-            return [(e.account.id, e.c2b_status_request)
-                for e in cls.browse(ids)
-                if e.state == 'pending' and e.c2b_status_request]
-        for account_id, request_id in run_in_transaction(asked):
-            cls.process_waiting(account_id, request_id)
-
     def handle_customer_payment(self, outcome, answer):
         """Apply a C2B confirmation: a receipt already in the ledger is
         linked; a claim is confirmed first when the account says so; then
@@ -654,7 +635,8 @@ class Event(metaclass=PoolMeta):
                 return Question('c2b_status', account.id, outcome.receipt)
             return 'pending', gettext(
                 'account_mpesa.msg_event_unconfirmed_pending')
-        return 'pending', gettext('account_mpesa.msg_account_c2b_cannot_confirm')
+        return 'pending', gettext(
+            'account_mpesa.msg_account_c2b_cannot_confirm')
 
     def _handle(self, outcome, answer):
         if outcome.source == 'status' and outcome.status_request_id:

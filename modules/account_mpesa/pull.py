@@ -56,7 +56,6 @@ class Account(metaclass=PoolMeta):
         return counts
 
     def _pull_once(self):
-        Ledger = Pool().get('account.payment.mpesa.transaction')
         counts = Counter()
         end = utc_now()
         start = (self.pull_until - OVERLAP) if self.pull_until else (

@@ -75,6 +75,24 @@ def setup_books(config):
     customer.save()
 
 
+def wait_processing(timeout=30):
+    """Wait until no callback of an earlier test is being processed by this
+    process's server after its answer: a thread still running would run
+    its queued tasks (by id) in the restored database"""
+    from trytond.modules.account_mpesa import routes
+
+    semaphore = routes.PROCESSING
+    deadline = time.monotonic() + timeout
+    acquired = 0
+    try:
+        while acquired < semaphore._initial_value and semaphore.acquire(
+                timeout=max(0, deadline - time.monotonic())):
+            acquired += 1
+    finally:
+        for _ in range(acquired):
+            semaphore.release()
+
+
 def release_database(timeout=10):
     """Close this process's connections to the test database (the Tryton
     server's included) so that PostgreSQL lets it be dropped and restored.
@@ -84,6 +102,7 @@ def release_database(timeout=10):
     import psycopg
 
     from trytond import backend
+    wait_processing()
     if backend.name != 'postgresql':
         return
     database = os.environ['DB_NAME']
