@@ -21,13 +21,17 @@ CACHE = os.path.join(ROOT, '.cache')
 
 
 def module_digest():
-    "A digest of the files that make the module's database"
+    "A digest of the files that make the module's test databases"
     digest = hashlib.sha256()
     module = os.path.join(ROOT, 'modules', 'account_mpesa')
-    for pattern in ['*.py', '*.xml', 'view/*.xml', 'tryton.cfg']:
-        for name in sorted(glob.glob(os.path.join(module, pattern))):
-            with open(name, 'rb') as file:
-                digest.update(file.read())
+    names = [name
+        for pattern in ['*.py', '*.xml', 'view/*.xml', 'tryton.cfg']
+        for name in sorted(glob.glob(os.path.join(module, pattern)))]
+    # The business the cached databases are built with
+    names.append(os.path.join(ROOT, 'tests', 'e2e', 'scenario.py'))
+    for name in names:
+        with open(name, 'rb') as file:
+            digest.update(file.read())
     return digest.hexdigest()[:12]
 
 

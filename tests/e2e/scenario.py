@@ -32,6 +32,13 @@ def setup_books(config):
     from trytond.modules.account_invoice.tests.tools import (
         set_fiscalyear_invoice_sequences)
 
+    # A Kenyan business: Tryton's today (the clearing posting cron's) is
+    # the Nairobi date that M-Pesa's moves are dated on
+    Company = Model.get('company.company', config=config)
+    company, = Company.find([])
+    company.timezone = 'Africa/Nairobi'
+    company.save()
+
     fiscalyear = set_fiscalyear_invoice_sequences(
         create_fiscalyear(config=config), config=config)
     fiscalyear.click('create_period')
