@@ -359,7 +359,9 @@ class Event(ModelSQL, ModelView):
         payment = Payment.mpesa_lookup(outcome)
         self.payment = payment
         if not outcome.final:
-            if payment is None:
+            if payment is None or payment.mpesa_state == 'sending':
+                # A time-out that beat the commit of our own request's
+                # answer: processed once it is committed
                 return 'pending', None
             if outcome.source == 'callback' and outcome.kind != 'status':
                 payment.mpesa_timed_out()
