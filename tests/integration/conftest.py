@@ -212,9 +212,14 @@ class Api:
         return len(self.requests(OAUTH))
 
 
+# Digits written as letters: a random run of digits may look like a phone
+# number to the log checks (which then find it "unmasked")
+LETTERS = str.maketrans('0123456789', 'ghijklmnop')
+
+
 def new_id():
-    "A fresh OriginatorConversationID."
-    return f'it-{uuid.uuid4().hex[:20]}'
+    "A fresh OriginatorConversationID, without digits."
+    return f'it-{uuid.uuid4().hex[:20].translate(LETTERS)}'
 
 
 def wait_for(probe, timeout=WAIT):
