@@ -350,15 +350,6 @@ class Ledger(metaclass=PoolMeta):
         pass
 
     @classmethod
-    def c2b_existing(cls, outcome):
-        "The ledger record of the outcome's receipt, or None"
-        records = cls.search([
-                ('account', '=', outcome.account),
-                ('receipt', '=', outcome.receipt),
-                ], limit=1)
-        return records[0] if records else None
-
-    @classmethod
     def c2b_receive(cls, outcome, event=None):
         """Record a confirmed customer payment and match it; return the
         ledger record.  The receipt is recorded once: a receipt already in
@@ -370,14 +361,14 @@ class Ledger(metaclass=PoolMeta):
         wait for each other and the second sees the first's record."""
         Account = Pool().get('account.payment.mpesa.account')
         Account.lock([outcome.account])
-        record = cls.c2b_existing(outcome)
+        record = cls.find(outcome)
         if record:
             return record
         stk = Pool().get('account.payment').mpesa_stk_for_c2b(outcome)
         if stk is not None:
             # The C2B notification of an STK Push: it settles the push
             cls.settle(outcome, stk, event)
-            return cls.c2b_existing(outcome)
+            return cls.find(outcome)
         record = cls.record(outcome, None, event)
         record.c2b_match(outcome)
         return record
@@ -578,13 +569,13 @@ class Event(metaclass=PoolMeta):
         Ledger = Pool().get('account.payment.mpesa.transaction')
         if self.kind == 'c2b/validation':
             return 'done', self.error
-        record = Ledger.c2b_existing(outcome)
+        record = Ledger.find(outcome)
         if record is None and outcome.is_claim and (
                 self.account.confirm_callbacks):
             verdict = self._confirm_c2b(outcome, answer)
             if verdict is not None:
                 return verdict
-            record = Ledger.c2b_existing(outcome)
+            record = Ledger.find(outcome)
         if record is not None:
             self.payment = record.payment
             return 'done', gettext(

@@ -94,7 +94,7 @@ class Account(metaclass=PoolMeta):
     @staticmethod
     def _pull_row(outcome):
         Ledger = Pool().get('account.payment.mpesa.transaction')
-        if Ledger.c2b_existing(outcome):
+        if Ledger.find(outcome):
             return 'known'
         record = Ledger.c2b_receive(outcome)
         return 'recovered ' + record.state
