@@ -494,9 +494,37 @@ def test_transaction_status_payload(fake_daraja, client):
 
 def test_account_balance_payload(fake_daraja, client):
     sent = sent_payload(fake_daraja, client, BALANCE, balance)
-    assert sent['CommandID'] == 'AccountBalance'
-    assert sent['PartyA'] == '600992'
-    assert sent['SecurityCredential'] == CREDENTIAL
+    assert sent == {
+        'Initiator': 'testapi', 'SecurityCredential': CREDENTIAL,
+        'CommandID': 'AccountBalance', 'PartyA': '600992',
+        'IdentifierType': '4', 'Remarks': 'Balance',
+        'QueueTimeOutURL': URL, 'ResultURL': URL}
+
+
+def test_account_balance_answer(fake_daraja, client):
+    "The ids of the request, which its result and time-out carry"
+    fake_daraja.reply(BALANCE, ACCEPTED)
+    answer = balance(client)
+    assert answer.originator_conversation_id == (
+        ACCEPTED['OriginatorConversationID'])
+    assert answer.conversation_id == ACCEPTED['ConversationID']
+
+
+def test_account_balance_refused(fake_daraja, client):
+    "A non-zero ResponseCode is a refusal, in Daraja's words"
+    fake_daraja.reply(BALANCE, {**ACCEPTED, 'ResponseCode': '1',
+            'ResponseDescription': 'Rejected'})
+    with pytest.raises(InvalidRequest, match='Rejected'):
+        balance(client)
+
+
+def test_account_balance_checks_fields(fake_daraja, client):
+    with pytest.raises(InvalidRequest):
+        client.account_balance(
+            initiator_name='testapi', security_credential=CREDENTIAL,
+            party_a='600992', identifier_type='11', result_url=URL,
+            queue_timeout_url=URL, remarks='Balance')
+    assert not fake_daraja.hits(BALANCE)
 
 
 @pytest.mark.parametrize('version', [1, 2])
@@ -554,11 +582,13 @@ def test_pull_transactions(fake_daraja, client, caplog):
     assert fake_daraja.hits(PULL)[0].json == {
         'ShortCode': '600000', 'StartDate': '2025-01-24 08:00:00',
         'EndDate': '2025-01-24 10:00:00', 'OffSetValue': '0'}
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         empty = client.pull_transactions(
             shortcode='600000', start=start, end=end, offset=0)
     assert not empty.ok
-    assert '1001' in caplog.text
+    assert empty.response_code == '1001'
+    # Said by the caller (the Pull cron says it once), not per call
+    assert '1001' not in caplog.text
 
 
 def test_pull_registration(fake_daraja, client):

@@ -216,6 +216,48 @@ def test_account_balance_result(sample):
         2020, 1, 9, 9, 57, 10, tzinfo=UTC)
 
 
+def test_account_balance_lookup(sample):
+    "An account by its name, case and spaces ignored; None when absent"
+    result = parse_result(sample('account_balance_result'))
+    assert result.balance('Working Account').available == Decimal('700000.00')
+    assert result.balance('utility  account').current == Decimal('228037.00')
+    assert result.balance('Charges Paid Account').available < 0
+    assert result.balance('MMF Account') is None
+
+
+def test_account_balance_result_variants(sample):
+    """BOCompletedTime as a number (ERPNEXT), ResultCode as a number, and
+    accounts with fewer columns or JSON numbers"""
+    data = sample('account_balance_result')
+    inner = data['Result']
+    inner['ResultCode'] = 0
+    inner['ResultParameters']['ResultParameter'] = [
+        {'Key': 'AccountBalance',
+            'Value': 'Working Account|KES|-5.50&Utility Account|KES|12|12'},
+        {'Key': 'BOCompletedTime', 'Value': 20200109125710}]
+    result = parse_result(data)
+    assert result.succeeded
+    working = result.balance('Working Account')
+    assert (working.current, working.available) == (Decimal('-5.50'), None)
+    assert result.balance('Utility Account').available == Decimal(12)
+    assert result.completed_at == dt.datetime(
+        2020, 1, 9, 9, 57, 10, tzinfo=UTC)
+
+
+def test_account_balance_failure(sample):
+    "A failure carries no parameters: no balances, no time"
+    data = sample('account_balance_result')
+    inner = data['Result']
+    inner.update(ResultCode=2001,
+        ResultDesc='The initiator information is invalid.')
+    del inner['ResultParameters']
+    result = parse_result(data)
+    assert not result.succeeded
+    assert result.balances == ()
+    assert result.balance('Working Account') is None
+    assert result.completed_at is None
+
+
 def test_parse_account_balance_wrong_shape():
     assert parse_account_balance('') == ()
     with pytest.raises(ParseError):

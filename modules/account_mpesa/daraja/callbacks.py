@@ -264,6 +264,14 @@ class Result:
         value = self.parameter('AccountBalance')
         return parse_account_balance(value) if value else ()
 
+    def balance(self, name):
+        """The AccountBalance of the account ``name`` of an Account Balance
+        result (e.g. 'Utility Account'; case and spaces ignored), or None."""
+        def key(name):
+            return ''.join(name.split()).lower()
+        return next(
+            (b for b in self.balances if key(b.account) == key(name)), None)
+
 
 def _items(container, item_key, field):
     "Return the items of a ResultParameters/ReferenceData container."

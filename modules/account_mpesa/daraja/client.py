@@ -400,9 +400,12 @@ class Client:
     def account_balance(self, *, initiator_name, security_credential,
             party_a, identifier_type='4', result_url, queue_timeout_url,
             remarks):
-        """Ask for the balances of the shortcode ``party_a``.
+        """Ask for the balances of the shortcode ``party_a`` (only one's
+        own shortcode can be asked about).
 
-        Return AcceptedRequest; the result comes to ``result_url``.
+        Return AcceptedRequest; the result comes to ``result_url`` (read it
+        with ``parse_result``: ``balances`` and ``completed_at``), or a
+        time-out to ``queue_timeout_url``.  Daraja never resends either.
         """
         fields = {
             'CommandID': 'AccountBalance',
@@ -485,7 +488,8 @@ class Client:
         between the datetimes ``start`` and ``end`` (naive means UTC).
 
         ``offset`` pages through long answers.  Code 1001 (no record, or the
-        shortcode is not registered for Pull) is logged as a warning.
+        shortcode is not registered for Pull) is an answer, not an error:
+        the caller decides whether and when to say it.
         """
         if not to_utc(start) < to_utc(end):
             raise InvalidRequest(
@@ -503,9 +507,9 @@ class Client:
         result = self._post(
             PULL_QUERY_PATH, payload, 'the Pull Transactions query',
             parse_pull_transactions)
-        if not result.ok:
-            logger.warning(
-                'Pull Transactions of %s answered %s: %s (no record, or the '
-                'shortcode is not registered for Pull)', shortcode,
-                result.response_code, result.response_message)
+        # A question a scheduled run asks again and again: the run says
+        # what the answers mean
+        logger.debug(
+            'Pull Transactions of %s answered %s: %s', shortcode,
+            result.response_code, result.response_message or '-')
         return result
