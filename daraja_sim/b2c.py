@@ -13,9 +13,6 @@ BELOW_MINIMUM = (2, 'Declined due to limit rule: '
 ABOVE_MAXIMUM = (3, 'Declined due to limit rule: '
     'greater than the maximum transaction amount.')
 INSUFFICIENT = (1, 'The balance is insufficient for the transaction.')
-# [derived] No sample exists (reference §7.4): ResultType 1 with a
-# transient code, so that it reads as "not final".
-TIMED_OUT = (26, 'The service request has timed out.')
 
 
 def payment(call):
@@ -55,9 +52,7 @@ def _respond(simulator, order, wait):
         dispatcher.send('b2c', order.result_url, _execute(simulator, order),
             wait=wait)
         return
-    dispatcher.send('b2c_timeout', order.timeout_url,
-        initiator.failure(simulator, order, *TIMED_OUT, result_type=1),
-        wait=wait)
+    initiator.time_out(simulator, order, wait)
     if late is not None:
         simulator.scheduler.call_later(late, functools.partial(
                 dispatcher.send, 'b2c', order.result_url,

@@ -31,6 +31,9 @@ Faults:
 ``late_result_after_timeout``
     ...unless this is set: then the payout happens and its real result is
     posted to the ResultURL this many seconds after the timeout.
+``balance_queue_timeout``
+    Post a timeout to the QueueTimeOutURL instead of the Account Balance
+    result.
 
 Variants of the real API (reference §13):
 
@@ -74,6 +77,7 @@ class Faults:
     spike_arrest: bool = False
     b2c_queue_timeout: bool = False
     late_result_after_timeout: float | None = None
+    balance_queue_timeout: bool = False
     c2b_msisdn: str = 'hashed'
     c2b_register_once: bool = False
     stk_balance_item: bool = False

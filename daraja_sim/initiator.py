@@ -12,6 +12,9 @@ from . import clock, validate
 ACCEPTED = 'Accept the service request successfully.'
 PROCESSED = 'The service request is processed successfully.'
 INVALID_INITIATOR = (2001, 'The initiator information is invalid.')
+# [derived] No sample exists (reference §7.4): ResultType 1 with a
+# transient code, so that it reads as "not final".
+TIMED_OUT = (26, 'The service request has timed out.')
 INTERNAL_URL = 'https://internalsandbox.safaricom.co.ke/mpesa/{}/v1/submit'
 RESULT_PATHS = {'b2c': 'b2cresults', 'reversal': 'reversalresults',
     'balance': 'abresults', 'status': 'tsresults'}
@@ -107,3 +110,10 @@ def complete(simulator, order, settle, wait):
     "Evaluate the order and post its result to the ResultURL."
     simulator.dispatcher.send(order.api, order.result_url,
         evaluate(simulator, order, settle), wait=wait)
+
+
+def time_out(simulator, order, wait):
+    """Post the order's queue time-out (callback kind ``<api>_timeout``)
+    to its QueueTimeOutURL; the order is not carried out."""
+    simulator.dispatcher.send(f'{order.api}_timeout', order.timeout_url,
+        failure(simulator, order, *TIMED_OUT, result_type=1), wait=wait)

@@ -146,10 +146,17 @@ def balance(call):
         raise invalid('PartyA')
     validate.one_of(body, 'IdentifierType', ('4',))
     order.fields['party'] = party
+    with simulator.lock:
+        timeout = simulator.faults.balance_queue_timeout
+    if timeout:
+        call.defer(functools.partial(initiator.time_out, simulator, order))
+        return initiator.accepted(order)
     return _accept(call, order, _balance)
 
 
 def _balance(simulator, order):
+    """The shortcode's balances when the result is made: everything it
+    holds is in its Utility Account (the ledger keeps one balance)."""
     with simulator.lock:
         utility = simulator.state.ledger.balance(order.fields['party'])
     value = '&'.join(

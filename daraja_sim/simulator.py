@@ -180,7 +180,7 @@ class Simulator:
     def callbacks(self):
         """Callback attempts: ``{kind, url, json, time, status|error,
         reply}``; ``kind`` is stk, b2c, b2c_timeout, status, reversal,
-        balance, c2b_validation or c2b_confirmation."""
+        balance, balance_timeout, c2b_validation or c2b_confirmation."""
         return self._copies('callbacks')
 
     @property

@@ -148,6 +148,48 @@ def test_balance(daraja, party, utility):
     assert len(parameters['BOCompletedTime']) == 14
 
 
+def test_balance_answers_the_request(daraja):
+    "The result carries the ids of the accepted request, after payments"
+    daraja.pay(amount=25)
+    daraja.pay(amount=40)
+    accepted, result = _result(daraja, BALANCE, {
+            'CommandID': 'AccountBalance', 'PartyA': daraja.sim.shortcode,
+            'IdentifierType': '4'})
+    assert result['OriginatorConversationID'] == (
+        accepted['OriginatorConversationID'])
+    assert result['ConversationID'] == accepted['ConversationID']
+    utility = _parameters(result)['AccountBalance'].split('&')[2]
+    assert utility.split('|')[2] == '65.00'
+    assert daraja.sim.wait_callbacks(3)[-1]['kind'] == 'balance'
+
+
+def test_balance_wrong_credential(daraja):
+    "A wrong initiator password gives the 2001 result, without balances"
+    _, result = _result(daraja, BALANCE, {
+            'CommandID': 'AccountBalance', 'PartyA': daraja.sim.shortcode,
+            'IdentifierType': '4',
+            'SecurityCredential': daraja.credential('wrong-password')})
+    assert result['ResultCode'] == 2001
+    assert 'ResultParameters' not in result
+
+
+def test_balance_queue_timeout(daraja):
+    "With the fault, a time-out to the QueueTimeOutURL and no result"
+    daraja.sim.set_faults(balance_queue_timeout=True)
+    response = daraja.post(BALANCE, daraja.initiator_body(
+            CommandID='AccountBalance', PartyA=daraja.sim.shortcode,
+            IdentifierType='4'))
+    accepted = response.json()
+    received, = daraja.listener.wait(1)
+    assert received['path'] == '/hooks/timeout'
+    result = received['json']['Result']
+    assert (result['ResultType'], result['ResultCode']) == (1, 26)
+    assert result['OriginatorConversationID'] == (
+        accepted['OriginatorConversationID'])
+    assert 'ResultParameters' not in result
+    assert daraja.sim.wait_callbacks(1)[0]['kind'] == 'balance_timeout'
+
+
 def test_balance_of_another_shortcode(daraja):
     response = daraja.post(BALANCE, daraja.initiator_body(
             CommandID='AccountBalance', PartyA='600999', IdentifierType='4'))
