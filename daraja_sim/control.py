@@ -7,13 +7,41 @@
 ``{"outcome"}``, ``POST c2b`` ``{"phone", "amount", "bill_ref_number",
 "shortcode"?}`` (a customer pays the paybill from the phone),
 ``POST tokens/invalidate``, ``GET certificate`` (PEM),
-``GET statement.csv[?shortcode=]``.
+``GET statement.csv[?shortcode=]``; and ``GET|POST pay``, a page where a
+person pays the paybill as a customer would (phone, account number,
+amount).
 """
+import html
+
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
+from . import customers, validate
+from .c2b import MAX_AMOUNT
+from .errors import DarajaError
 from .responses import json_response
+
+PAY_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Pay Bill {shortcode}</title></head>
+<body style="font-family: sans-serif; max-width: 32em; margin: 2em auto">
+<h1>Lipa na M-Pesa: Pay Bill {shortcode}</h1>
+<p>The simulated customer's phone: what you pay here reaches the shop as
+Daraja's confirmation, as if paid from the M-Pesa menu.</p>
+{result}
+<form method="post">
+<p><label>Phone number<br><input name="phone" value="{phone}" required
+ placeholder="0712345678"></label></p>
+<p><label>Account number<br><input name="account" value="{account}"
+ maxlength="20" placeholder="the invoice or sale number"></label></p>
+<p><label>Amount (KSh, whole shillings)<br><input name="amount"
+ type="number" min="1" max="{maximum}" value="{amount}" required></label>
+</p>
+<p><button type="submit">Pay</button></p>
+</form>
+</body></html>
+"""
 
 PREFIX = '/__sim__/'
 URLS = Map([
@@ -24,6 +52,7 @@ URLS = Map([
         Rule('/__sim__/stk/<checkout_request_id>/answer', endpoint='answer',
             methods=['POST']),
         Rule('/__sim__/c2b', endpoint='c2b', methods=['POST']),
+        Rule('/__sim__/pay', endpoint='pay', methods=['GET', 'POST']),
         Rule('/__sim__/tokens/invalidate', endpoint='invalidate',
             methods=['POST']),
         Rule('/__sim__/certificate', endpoint='certificate',
@@ -88,6 +117,37 @@ def _c2b(simulator, request):
     return json_response({'paid': entry is not None, 'entry': entry})
 
 
+def _pay(simulator, request):
+    """The page of a customer paying the paybill; a POST pays it and says
+    the receipt, or why the payment did not go through"""
+    form = {n: request.form.get(n, '').strip()
+        for n in ['phone', 'account', 'amount']}
+    result = ''
+    if request.method == 'POST':
+        try:
+            typed = ''.join(form['phone'].replace('-', ' ').split())
+            phone = validate.msisdn(
+                {'phone': customers.normalise(typed)}, 'phone')
+            amount = validate.whole_amount(form, 'amount', 1, MAX_AMOUNT)
+            account = validate.text(
+                form, 'account', 20, optional=True) or ''
+        except DarajaError as error:
+            result = f"Not paid: {error.message}."
+        else:
+            entry = simulator.c2b_payment(phone, amount, account)
+            result = (f"Paid KSh {amount} to {simulator.shortcode}, account "
+                f"number \"{account}\": M-Pesa receipt {entry['receipt']}."
+                if entry else "Not paid: the simulated phone declined (as "
+                "numbers ending in 1032, 0001, 2001, 1037 or 9999 do), or the "
+                "shop's validation refused the account number.")
+        result = f'<p><strong>{html.escape(result)}</strong></p>'
+    return Response(PAY_PAGE.format(
+            shortcode=html.escape(simulator.shortcode), result=result,
+            maximum=MAX_AMOUNT,
+            **{n: html.escape(v, quote=True) for n, v in form.items()}),
+        mimetype='text/html')
+
+
 def _invalidate(simulator, request):
     simulator.invalidate_tokens()
     return json_response({'invalidated': True})
@@ -111,6 +171,7 @@ VIEWS = {
     'customers': _customers,
     'answer': _answer,
     'c2b': _c2b,
+    'pay': _pay,
     'invalidate': _invalidate,
     'certificate': _certificate,
     'statement': _statement,
