@@ -77,7 +77,9 @@ os.environ.setdefault('TRYTOND_DATABASE_URI', 'sqlite://')
 BACKEND = os.environ['TRYTOND_DATABASE_URI'].split(':', 1)[0]
 if BACKEND == 'sqlite':
     if os.environ.get('DB_NAME', ':memory:') == ':memory:':
-        os.environ['DB_NAME'] = 'account_mpesa_test'
+        # Not account_mpesa_test: the name is in the C2B URLs, and Daraja
+        # refuses URLs with "mpesa" in them
+        os.environ['DB_NAME'] = 'shop_test'
     os.environ.setdefault(
         'TRYTOND_DATABASE__PATH', tempfile.mkdtemp(prefix='account_mpesa-'))
     os.environ.setdefault(

@@ -11,7 +11,7 @@ import pytest
 
 from test_settlement import collection, database  # noqa: F401
 from trytond.modules.account_mpesa import daraja
-from trytond.modules.account_mpesa.matching import normalise
+from trytond.modules.account_mpesa.matching import distribute, normalise
 from trytond.modules.account_mpesa.outcome import Outcome
 
 IDS = count(1)
@@ -48,12 +48,12 @@ def books(database):
 
 
 def customer_payment(books, amount, reference, phone=PHONE, receipt=None,
-        source='pull'):
-    "What Daraja tells of a customer paying the paybill"
+        source='pull', time=dt.datetime(2026, 12, 1, 21, 30), account=None):
+    "What Daraja tells of a customer paying the paybill (time in UTC)"
     return Outcome(
-        kind='c2b', source=source, account=books.account.id,
+        kind='c2b', source=source, account=(account or books.account).id,
         receipt=receipt or f'UC2{next(IDS):07d}', result_code='0',
-        amount=Decimal(amount), time=dt.datetime(2026, 12, 1, 21, 30),
+        amount=Decimal(amount), time=time,
         phone=phone, bill_reference=reference, name="WANJIKU KAMAU")
 
 
@@ -113,6 +113,15 @@ def test_normalise():
     assert normalise(None) == ''
 
 
+def test_distribute():
+    "The receipts, in order, fill the allocations in order"
+    assert distribute([500, 400], [('a', 300), ('b', 500)]) == [
+        ([('a', 300), ('b', 200)], 0), ([('b', 300)], 100)]
+    assert distribute([100, 100], [('a', 150)]) == [
+        ([('a', 100)], 0), ([('a', 50)], 50)]
+    assert distribute([100], []) == [([], 100)]
+
+
 def test_default_rules(books):
     assert [r.kind for r in books.account.c2b_rules] == [
         'sale_number', 'sale_reference', 'invoice_number',
@@ -151,6 +160,17 @@ def test_invoice_number(books):
     invoice_ = reload(invoice_)
     assert invoice_.reconciled
     assert invoice_.amount_to_pay == 0
+
+
+def test_invoice_payment_reference(books):
+    "The invoice's creditor reference (RF...), spaced or not, pays it"
+    invoice_ = invoice(books, books.customer, 800)
+    reference = invoice_.customer_payment_reference
+    assert reference.startswith('RF')
+    record = receive(books, customer_payment(
+            books, 800, reference.lower(), phone='masked'))
+    assert record.state == 'matched', record.note
+    assert reload(invoice_).reconciled
 
 
 def test_invoice_overpaid_leaves_credit(books):
@@ -237,25 +257,26 @@ def test_receipt_recorded_once(books):
     assert len(books.Ledger.search([('receipt', '=', outcome.receipt)])) == 1
 
 
-def match_wizard(books, record, **values):
+def match_wizard(books, records, **values):
+    """Run the Match wizard on the receipts as the client does, with the
+    form's values; return the receipts read again"""
     from trytond.transaction import Transaction
     Match = books.pool.get(
         'account.payment.mpesa.transaction.match', type='wizard')
     with Transaction().set_context(
-            active_model=books.Ledger.__name__, active_id=record.id,
-            active_ids=[record.id]):
+            active_model=books.Ledger.__name__, active_id=records[0].id,
+            active_ids=[r.id for r in records]):
         session_id, _, _ = Match.create()
         wizard = Match(session_id)
         for name, value in wizard.default_start(None).items():
             setattr(wizard.start, name, value)
-        wizard.start.transaction = record
         wizard.start.company = books.company
         for name, value in values.items():
             setattr(wizard.start, name, value)
         if values.get('party') and 'lines' not in values:
             wizard.start.on_change_party()
         wizard.transition_match()
-    return reload(record)
+    return [reload(r) for r in records]
 
 
 def test_match_wizard_split_and_undo(books):
@@ -265,7 +286,7 @@ def test_match_wizard_split_and_undo(books):
             books, 1000, 'typo', phone='masked'))
     assert record.state == 'unmatched'
     MatchLine = books.pool.get('account.payment.mpesa.transaction.match.line')
-    record = match_wizard(books, record, party=books.customer, lines=[
+    record, = match_wizard(books, [record], party=books.customer, lines=[
             MatchLine(invoice=second, amount=Decimal(500)),
             MatchLine(invoice=first, amount=Decimal(100)),
             ])
@@ -288,7 +309,7 @@ def test_match_wizard_oldest_first_default(books):
     first = invoice(books, books.customer, 300, day=1)
     record = receive(books, customer_payment(
             books, 300, 'typo', phone='masked'))
-    record = match_wizard(books, record, party=books.customer)
+    record, = match_wizard(books, [record], party=books.customer)
     assert record.state == 'matched'
     assert reload(first).reconciled
 
@@ -299,13 +320,88 @@ def test_match_wizard_not_a_customer_payment(books):
         ('type.revenue', '=', True), ('closed', '!=', True)], limit=1)
     record = receive(books, customer_payment(
             books, 900, 'typo', phone='masked'))
-    record = match_wizard(
-        books, record, action='other', account=other,
+    record, = match_wizard(
+        books, [record], action='other', account=other,
         description="Owner's top-up")
     assert record.state == 'matched'
     assert record.c2b_move.state == 'posted'
     assert {(l.account, l.credit) for l in record.c2b_move.lines
         if l.credit} == {(other, Decimal(900))}
+
+
+def unmatched(books, amount, day):
+    "An Unmatched receipt of the amount paid on the day of November 2026"
+    record = receive(books, customer_payment(
+            books, amount, 'typo', phone='masked',
+            time=dt.datetime(2026, 11, day, 9, 0)))
+    assert record.state == 'unmatched'
+    return record
+
+
+def test_match_wizard_two_receipts_one_invoice(books):
+    "Two receipts pay one invoice: a payment each, on its own date"
+    invoice_ = invoice(books, books.customer, 1000)
+    receipts = [unmatched(books, 600, day=20), unmatched(books, 400, day=10)]
+    receipts = match_wizard(books, receipts, party=books.customer)
+    assert {r.state for r in receipts} == {'matched'}
+    payments = [r.payment for r in receipts]
+    assert len(set(payments)) == 2
+    assert [(p.amount, p.state, p.mpesa_receipt, p.clearing_move.date)
+        for p in payments] == [
+        (Decimal(600), 'succeeded', receipts[0].receipt, dt.date(2026, 11, 20)),
+        (Decimal(400), 'succeeded', receipts[1].receipt, dt.date(2026, 11, 10)),
+        ]
+    invoice_ = reload(invoice_)
+    assert invoice_.reconciled
+    assert invoice_.state == 'paid'
+
+
+def test_match_wizard_receipts_split_and_undo_one(books):
+    """Two receipts over two invoices, oldest receipt first, the rest as
+    credit; undoing one puts only that one back"""
+    first = invoice(books, books.customer, 300, day=1)
+    second = invoice(books, books.customer, 500, day=2)
+    older, newer = unmatched(books, 500, day=10), unmatched(books, 400, day=11)
+    MatchLine = books.pool.get('account.payment.mpesa.transaction.match.line')
+    newer, older = match_wizard(books, [newer, older], party=books.customer,
+        lines=[
+            MatchLine(invoice=first, amount=Decimal(300)),
+            MatchLine(invoice=second, amount=Decimal(500)),
+            ])
+    assert (older.state, newer.state) == ('matched', 'matched')
+    assert reload(first).reconciled
+    assert reload(second).reconciled
+    # The older receipt: 300 on the first, 200 on the second; the newer:
+    # 300 on the second, 100 of credit
+    credit = [l.credit for l in newer.payment.clearing_move.lines
+        if l.credit and not l.reconciliation]
+    assert credit == [Decimal(100)]
+
+    books.Ledger.unmatch([newer])
+    newer, older = reload(newer), reload(older)
+    assert (newer.state, newer.payment) == ('unmatched', None)
+    assert older.state == 'matched'
+    assert older.payment.state == 'succeeded'
+    assert reload(first).reconciled
+    assert reload(second).amount_to_pay == Decimal(300)
+
+
+def test_match_wizard_refuses_matched_or_mixed(books):
+    "Only Unmatched receipts of one account are matched together"
+    from trytond.modules.account_mpesa.exceptions import MpesaAccountError
+    Account = books.pool.get('account.payment.mpesa.account')
+    waiting = unmatched(books, 100, day=10)
+    matched = receive(books, customer_payment(books, 100, '', phone=PHONE))
+    assert matched.state == 'matched'
+    with pytest.raises(MpesaAccountError, match='not waiting'):
+        match_wizard(books, [waiting, matched], party=books.customer)
+    till, = Account.copy([books.account], default={'name': "Shop Till"})
+    elsewhere = receive(books, customer_payment(
+            books, 100, 'typo', phone='masked', account=till))
+    assert elsewhere.state == 'unmatched'
+    with pytest.raises(MpesaAccountError, match='one M-Pesa account'):
+        match_wizard(books, [waiting, elsewhere], party=books.customer)
+    assert reload(waiting).state == 'unmatched'
 
 
 def stk_outcome(books, payment, receipt):

@@ -20,7 +20,7 @@ from . import daraja
 from .common import lock_rows, nairobi_date, run_in_transaction, utc_now
 from .exceptions import MpesaAccountError
 from .matching import (
-    DEFAULT_RULES, allocations_for, find_match, normalise)
+    DEFAULT_RULES, allocations_for, distribute, find_match, normalise)
 from .event import NOT_ASKED, Question, load_body, unconfirmed
 from .outcome import parse_callback
 
@@ -706,9 +706,14 @@ class MatchStart(ModelView):
     "Match M-Pesa Receipt"
     __name__ = 'account.payment.mpesa.transaction.match.start'
 
-    transaction = fields.Many2One(
-        'account.payment.mpesa.transaction', "Receipt", readonly=True)
-    amount = fields.Numeric("Amount", digits=(16, 2), readonly=True)
+    transactions = fields.Many2Many(
+        'account.payment.mpesa.transaction', None, None, "Receipts",
+        readonly=True,
+        help="The receipts matched together, oldest first: each one is "
+        "paid by a payment of its own, on its own date.")
+    amount = fields.Numeric(
+        "Amount", digits=(16, 2), readonly=True,
+        help="The total of the receipts.")
     company = fields.Many2One('company.company', "Company", readonly=True)
     action = fields.Selection([
             ('customer', "Customer Payment"),
@@ -730,7 +735,8 @@ class MatchStart(ModelView):
             'invisible': Eval('action') != 'customer',
             },
         help="The open invoices of the party and the amount to put on "
-        "each, oldest first; what is left is the customer's credit.")
+        "each, oldest first; the receipts, oldest first, pay them in this "
+        "order; what is left is the customer's credit.")
     sale = fields.Many2One(
         'sale.sale', "Sale",
         domain=[
@@ -740,7 +746,7 @@ class MatchStart(ModelView):
         states={
             'invisible': Eval('action') != 'customer',
             },
-        help="Pay this sale instead of invoices.")
+        help="Pay this sale with the receipts instead of invoices.")
     account = fields.Many2One(
         'account.account', "Account",
         domain=[
@@ -796,41 +802,63 @@ class Match(Wizard):
             ])
     match = StateTransition()
 
+    def receipts(self):
+        """The receipts of the selection, oldest first, read again; refused
+        unless all are Unmatched receipts of one M-Pesa account"""
+        Ledger = Pool().get('account.payment.mpesa.transaction')
+        records = sorted(Ledger.browse([r.id for r in self.records]),
+            key=lambda r: (r.transaction_time, r.id))
+        for record in records:
+            if record.state != 'unmatched':
+                raise MpesaAccountError(gettext(
+                        'account_mpesa.msg_c2b_match_not_unmatched',
+                        receipt=record.rec_name))
+        if len({(r.company, r.account) for r in records}) > 1:
+            raise MpesaAccountError(gettext(
+                    'account_mpesa.msg_c2b_match_several_accounts'))
+        return records
+
     def default_start(self, fields):
-        record = self.record
+        records = self.receipts()
         return {
-            'transaction': record.id,
-            'amount': record.amount,
-            'company': record.company.id,
+            'transactions': [r.id for r in records],
+            'amount': sum(Decimal(r.amount) for r in records),
+            'company': records[0].company.id,
             'action': 'customer',
             }
 
     def transition_match(self):
-        record = self.record
-        lock_rows(record.__class__, [record])
-        record = record.__class__(record.id)
-        if record.state != 'unmatched':
-            return 'end'
+        """Match the receipts as the form says, each receipt by a payment
+        (or a move) of its own; they are locked first and all refused when
+        one was matched meanwhile.  The wizard's transaction commits."""
+        Ledger = Pool().get('account.payment.mpesa.transaction')
+        lock_rows(Ledger, self.records)
+        records = self.receipts()
         form = self.start
         if form.action == 'other':
-            record.c2b_post_elsewhere(form.account, form.description)
+            for record in records:
+                record.c2b_post_elsewhere(form.account, form.description)
             return 'end'
         allocations = [(l.invoice, Decimal(l.amount)) for l in form.lines
             if l.amount]
+        received = sum(Decimal(r.amount) for r in records)
         total = sum(a for _, a in allocations)
-        for invoice, amount in allocations:
-            if invoice.party != form.party or amount > invoice.amount_to_pay:
+        for invoice in {i for i, _ in allocations}:
+            put = sum(a for i, a in allocations if i == invoice)
+            if invoice.party != form.party or put > invoice.amount_to_pay:
                 raise MpesaAccountError(gettext(
                         'account_mpesa.msg_c2b_match_invoice_amount',
                         invoice=invoice.rec_name,
                         amount=invoice.amount_to_pay))
-        if total > record.amount:
+        if total > received:
             raise MpesaAccountError(gettext(
                     'account_mpesa.msg_c2b_match_too_much',
-                    total=total, amount=record.amount))
+                    total=total, amount=received))
         if form.sale:
-            allocations, total = [], Decimal(0)
-        record.c2b_pay(
-            form.party, allocations, Decimal(record.amount) - total,
-            sale=form.sale)
+            allocations = []
+        shares = distribute([Decimal(r.amount) for r in records], allocations)
+        for record, (parts, rest) in zip(records, shares):
+            # The invoices as the previous receipts left them
+            parts = [(i.__class__(i.id), a) for i, a in parts]
+            record.c2b_pay(form.party, parts, rest, sale=form.sale)
         return 'end'

@@ -151,7 +151,12 @@ class Invoice(metaclass=PoolMeta):
     def __setup__(cls):
         super().__setup__()
         t = cls.__table__()
-        cls._sql_indexes.add(normalised_index(t, t.number))
+        cls._sql_indexes.update({
+                normalised_index(t, t.number),
+                # What a creditor reference (payment reference) is searched by
+                Index(t, (t.number_alnum, Index.Equality()),
+                    where=t.number_alnum != None),  # noqa: E711
+                })
 
 
 class Candidate(NamedTuple):
@@ -242,8 +247,14 @@ class Rule(sequence_ordered(), ModelSQL, ModelView):
             Invoice = Pool().get('account.invoice')
         except KeyError:
             return []
+        clause = ('customer_payment_reference', '=', reference)
+        if Invoice.search_customer_payment_reference(
+                clause[0], clause) in ([], ['OR']):
+            # Not in a payment reference's format: searching would find
+            # every invoice
+            return []
         invoices = Invoice.search([
-                ('customer_payment_reference', '=', reference),
+                clause,
                 ('company', '=', record.company.id),
                 ('type', '=', 'out'),
                 ('state', '=', 'posted'),
@@ -331,6 +342,27 @@ def oldest_first(invoices, amount):
             allocations.append((invoice, part))
             amount -= part
     return allocations, amount
+
+
+def distribute(amounts, allocations):
+    """Each receipt's share of the (target, amount) allocations, the
+    receipts and the allocations taken in order: for each amount, the
+    (target, part) it pays and its rest.  A receipt's money goes on the
+    allocations until it is used; an allocation may take several."""
+    wanted = [list(a) for a in allocations]
+    shares = []
+    for amount in amounts:
+        parts = []
+        while amount > 0 and wanted:
+            target, want = wanted[0]
+            part = min(amount, want)
+            parts.append((target, part))
+            amount -= part
+            wanted[0][1] -= part
+            if not wanted[0][1]:
+                wanted.pop(0)
+        shares.append((parts, amount))
+    return shares
 
 
 def allocations_for(match, record):
