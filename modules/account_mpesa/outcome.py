@@ -34,7 +34,9 @@ class Outcome:
     sent; 'query' and 'status' are Daraja's answers to our own questions.
     ``final`` is False while Daraja has no result yet (a queue time-out, a
     status still pending); ``tells_amount`` is False for an STK Query
-    answer, which never carries the amount.  ``time`` is naive UTC."""
+    answer, which never carries the amount.  ``time`` is naive UTC.
+    ``balances`` are the accounts of an Account Balance result (kind
+    'balance', which moves no money)."""
     kind: str
     source: str
     account: int
@@ -52,6 +54,7 @@ class Outcome:
     name: str = ''
     final: bool = True
     tells_amount: bool = True
+    balances: tuple = ()
 
     @property
     def succeeded(self):
@@ -153,6 +156,19 @@ def from_status(account, data):
         **fields)
 
 
+def from_balance(final, account, data):
+    """The balances an Account Balance result claims, or (final False) its
+    queue time-out: a claim about our request, which moves no money"""
+    result = daraja.parse_result(data)
+    return Outcome(
+        kind='balance', source='callback', account=account, final=final,
+        originator_conversation_id=result.originator_conversation_id,
+        conversation_id=result.conversation_id,
+        result_code=result.result_code, result_desc=result.result_desc,
+        time=naive_utc(result.completed_at) if final else None,
+        balances=result.balances if final and result.succeeded else ())
+
+
 def from_c2b(source, account, data):
     """The outcome of a C2B validation or confirmation body (source
     'callback'): the MSISDN is kept as it came (plain, masked or hashed)"""
@@ -210,6 +226,10 @@ CALLBACK_KINDS = {k.name: k for k in [
             'callback'),
         _kind('c2b/confirmation', "Customer Payment Confirmation", from_c2b,
             'callback'),
+        _kind('balance/result', "Account Balance Result", from_balance,
+            True),
+        _kind('balance/timeout', "Account Balance Time-out", from_balance,
+            False),
         ]}
 
 
@@ -219,14 +239,19 @@ def parse_callback(kind, account, data):
     if not isinstance(data, dict):
         raise daraja.ParseError("the body is not a JSON object")
     outcome = CALLBACK_KINDS[kind].parse(account, data)
-    for value in vars(outcome).values():
-        if isinstance(value, str) and not storable(value):
-            raise daraja.ParseError(
-                "the body holds a NUL character or a lone surrogate")
-    amount = outcome.amount
-    if amount is not None and not (
-            amount.is_finite() and abs(amount) < MAXIMUM_AMOUNT):
-        raise daraja.ParseError(f"the amount {amount} is not an amount")
+    texts = [v for v in vars(outcome).values() if isinstance(v, str)]
+    amounts = [outcome.amount]
+    for balance in outcome.balances:
+        texts += [balance.account, balance.currency]
+        amounts += [balance.current, balance.available, balance.reserved,
+            balance.uncleared]
+    if not all(map(storable, texts)):
+        raise daraja.ParseError(
+            "the body holds a NUL character or a lone surrogate")
+    for amount in amounts:
+        if amount is not None and not (
+                amount.is_finite() and abs(amount) < MAXIMUM_AMOUNT):
+            raise daraja.ParseError(f"the amount {amount} is not an amount")
     if not outcome.reference:
         raise daraja.ParseError("the body names no request")
     return outcome

@@ -42,6 +42,13 @@ ACCOUNT_SETTINGS = [
     'initiator_name', 'consumer_key', 'consumer_secret', 'passkey',
     'initiator_password',
     ]
+# The balances of the M-Pesa account and their request: only Daraja's
+# answers to Check Balance set them
+ACCOUNT_BALANCES = [
+    'balance_request', 'balance_conversation', 'balance_requested_at',
+    'balance_working', 'balance_utility', 'balance_reported_at',
+    'balance_error',
+    ]
 ACCOUNT_SECRETS = [
     'consumer_key', 'consumer_secret', 'passkey', 'initiator_password',
     'certificate', 'daraja_token', 'callback_identifier', 'callback_urls',
@@ -90,6 +97,14 @@ MATRIX = {
     'write_account_limits': (
         "write the STK limits of the M-Pesa account",
         {'account_admin', 'mpesa_admin'}),
+    'read_account_balances': (
+        "read the balances of the M-Pesa account", PAYMENT),
+    **{f'write_account_{f}': (
+            f"write *{f}* of the M-Pesa account", NOBODY)
+        for f in ACCOUNT_BALANCES},
+    'check_balance': (
+        "check the balance of the M-Pesa account (Check Balance)",
+        ACCOUNTING | {'mpesa_admin'}),
     'read_event_body': (
         "read the raw body of a callback", {'mpesa_admin'}),
     'read_event_fields': (

@@ -96,6 +96,7 @@ def world(simulator, tryton_url):
     account.b2c_shortcode = simulator.b2c_shortcode
     account.initiator_name = simulator.initiator_name
     account.initiator_password = simulator.initiator_password
+    account.certificate = simulator.certificate_pem
     account.save()
     User = Model.get('res.user')
     Group = Model.get('res.group')
@@ -237,6 +238,12 @@ def act(world, client, action):
     elif action == 'read_account_settings':
         client.read(ACCOUNT, [world.account], [
                 'environment', 'stk_maximum', 'ip_allow_list'])
+    elif action == 'read_account_balances':
+        client.read(ACCOUNT, [world.account], [
+                'balance_working', 'balance_utility', 'balance_reported_at',
+                'balance_accounts', 'balance_error'])
+    elif action == 'check_balance':
+        client.button(ACCOUNT, 'check_balance', [world.account])
     elif action.startswith('read_account_'):
         client.read(
             ACCOUNT, [world.account], [action[len('read_account_'):]])
