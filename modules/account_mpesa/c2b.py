@@ -19,6 +19,7 @@ from trytond.transaction import Transaction, without_check_access
 from . import daraja
 from .common import lock_rows, nairobi_date, run_in_transaction, utc_now
 from .exceptions import MpesaAccountError
+from .invoice import line_to_pay
 from .matching import (
     DEFAULT_RULES, allocations_for, distribute, find_match, normalise)
 from .event import NOT_ASKED, Question, load_body, unconfirmed
@@ -413,13 +414,7 @@ class Ledger(metaclass=PoolMeta):
             return 'unmatched'
         line = None
         if len(allocations) == 1 and not rest:
-            # The invoice's line to pay when the payment pays all of it:
-            # account_payment_clearing reconciles them
-            invoice, part = allocations[0]
-            lines = [l for l in invoice.lines_to_pay if not l.reconciliation]
-            if (len(lines) == 1 and not invoice.payment_lines
-                    and part == invoice.amount_to_pay):
-                line = lines[0]
+            line = line_to_pay(*allocations[0])
         phone = outcome.phone or ''
         try:
             phone = daraja.normalize_msisdn(phone)

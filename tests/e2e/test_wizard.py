@@ -54,13 +54,14 @@ def test_above_amount_due(shop, simulator):
 
 
 def test_nothing_due(shop, simulator):
+    "A wizard opened while something was due refuses once it is paid"
     sale = create_quotation(shop.customer, 1000)
+    wizard = Wizard('account.payment.mpesa.request', [sale])
     payment = request_payment(sale).form.payment
     assert wait_for(payment_settled(payment))
     sale.reload()
     assert sale.mpesa_amount_due == 0
 
-    wizard = Wizard('sale.mpesa.request_payment', [sale])
     wizard.form.journal = shop.journal
     wizard.form.phone = '0712345678'
     wizard.form.amount = Decimal(10)
