@@ -111,11 +111,13 @@ class Account(metaclass=PoolMeta):
         Event = Pool().get('account.payment.mpesa.event')
         for account in accounts:
             name = account.rec_name
-            run_in_transaction(cls._balance_record, account.id, {
-                    'balance_request': None, 'balance_conversation': None,
-                    'balance_requested_at': utc_now()})
             try:
-                answer = account._balance_ask()
+                initiator = account._balance_initiator()
+                run_in_transaction(cls._balance_record, account.id, {
+                        'balance_request': None,
+                        'balance_conversation': None,
+                        'balance_requested_at': utc_now()})
+                answer = account._balance_ask(*initiator)
             except daraja.DarajaError as exception:
                 error = exception.message or str(exception)
                 run_in_transaction(cls._balance_record, account.id, {
@@ -133,9 +135,9 @@ class Account(metaclass=PoolMeta):
                     'account_mpesa.msg_account_balance_asked',
                     account=name))
 
-    def _balance_ask(self):
-        """Send the Account Balance request of the shortcode; return
-        Daraja's AcceptedRequest.  Writes nothing."""
+    def _balance_initiator(self):
+        """The initiator name and SecurityCredential of the account, read
+        whoever the user is; refuse an account without them"""
         with without_check_access():
             account = self.__class__(self.id)
             missing = [
@@ -147,9 +149,12 @@ class Account(metaclass=PoolMeta):
                 raise MpesaAccountError(gettext(
                         'account_mpesa.msg_account_balance_setup_missing',
                         account=account.rec_name, fields=', '.join(missing)))
-            initiator = account.initiator_name
-            credential = daraja.security_credential(
+            return account.initiator_name, daraja.security_credential(
                 account.initiator_password, account.certificate)
+
+    def _balance_ask(self, initiator, credential):
+        """Send the Account Balance request of the shortcode; return
+        Daraja's AcceptedRequest.  Writes nothing."""
         return self.daraja_client().account_balance(
             initiator_name=initiator, security_credential=credential,
             party_a=self.business_shortcode,
@@ -192,8 +197,11 @@ class Account(metaclass=PoolMeta):
             'balance_accounts': '\n'.join(gettext(
                         'account_mpesa.msg_account_balance_line',
                         account=b.account, currency=b.currency,
-                        available=available(b), current=b.current,
-                        reserved=b.reserved, uncleared=b.uncleared)
+                        **{k: '-' if v is None else v for k, v in [
+                                ('available', available(b)),
+                                ('current', b.current),
+                                ('reserved', b.reserved),
+                                ('uncleared', b.uncleared)]})
                 for b in outcome.balances),
             'balance_error': None,
             }

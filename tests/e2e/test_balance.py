@@ -159,6 +159,8 @@ def test_balance_needs_initiator(shop, simulator):
         account.click('check_balance')
     assert not [r for r in simulator.requests
         if r['path'] == '/mpesa/accountbalance/v1/query']
+    account.reload()
+    assert account.balance_requested_at is None
 
 
 def test_result_before_answer(account, simulator):
