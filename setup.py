@@ -48,7 +48,10 @@ requires += [
     ]
 tests_require = [
     tryton_require(dep) for dep in info['extras_depend']]
+# The org-portal statement import reads the portal's Excel files
+OPENPYXL = 'openpyxl >= 3.1'
 tests_require += [
+    OPENPYXL,
     f'proteus >= {series}, < {next_series}',
     'pytest >= 8',
     'hypothesis >= 6.100',
@@ -80,6 +83,7 @@ setup(
     install_requires=requires,
     extras_require={
         'test': tests_require,
+        'statement': [tryton_require('account_statement'), OPENPYXL],
         'postgresql': ['psycopg[binary,pool] >= 3.2'],
         'bench': ['gunicorn >= 23', 'psycopg[binary,pool] >= 3.2'],
         },

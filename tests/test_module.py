@@ -8,7 +8,7 @@ from trytond.tests.test_tryton import ModuleTestCase
 class AccountMpesaTestCase(CompanyTestMixin, ModuleTestCase):
     "Test Account M-Pesa module"
     module = 'account_mpesa'
-    extras = ['sale', 'sale_payment']
+    extras = ['sale', 'sale_payment', 'account_statement']
 
 
 del ModuleTestCase
