@@ -90,7 +90,7 @@ def test_sale_is_the_notified_record(books):
     notification, = pending()
     assert notification.model == 'sale.sale'
     assert json.loads(notification.records) == [sale.id]
-    assert sale.rec_name in notification.description
+    assert f"Sale {sale.rec_name}," in notification.description
 
 
 def test_nobody_to_notify(books):

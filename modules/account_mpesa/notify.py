@@ -44,6 +44,7 @@ class Payment(metaclass=PoolMeta):
             values = {
                 'amount': lang.currency(
                     payment.amount, payment.currency, grouping=True),
+                'model': record.__names__()['model'],
                 'record': record.rec_name,
                 'phone': (daraja.mask_msisdn(payment.mpesa_phone)
                     if payment.mpesa_phone else ''),
