@@ -91,7 +91,8 @@ def the_company():
 
 def ensure_fiscal_year(company):
     """A fiscal year of the calendar year of today, with its periods and
-    its move and invoice sequences, unless one covers today already"""
+    its move and invoice sequences (invoices numbered INV/0001, ...),
+    unless one covers today already"""
     FiscalYear = Model.get('account.fiscalyear')
     date = today()
     if FiscalYear.find([
@@ -102,11 +103,11 @@ def ensure_fiscal_year(company):
     SequenceType = Model.get('ir.sequence.type')
     name = str(date.year)
 
-    def sequence(kind):
+    def sequence(kind, prefix=None, padding=0):
         sequence_type, = SequenceType.find([('name', '=', kind)], limit=1)
         record = Sequence(
             name=f"{kind} {name}", sequence_type=sequence_type,
-            company=company)
+            company=company, prefix=prefix, padding=padding)
         record.save()
         return record
     fiscalyear = FiscalYear(
@@ -114,7 +115,8 @@ def ensure_fiscal_year(company):
         start_date=dt.date(date.year, 1, 1),
         end_date=dt.date(date.year, 12, 31))
     fiscalyear.move_sequence = sequence("Account Move")
-    invoice_sequence = sequence("Invoice")
+    invoice_sequence = sequence(
+        "Invoice", settings.INVOICE_PREFIX, settings.INVOICE_PADDING)
     sequences, = fiscalyear.invoice_sequences
     for kind in ['out_invoice', 'in_invoice', 'out_credit_note',
             'in_credit_note']:

@@ -45,10 +45,11 @@ def populate():
     console.step("Setting up the shop: company in KES, chart of accounts, "
         "fiscal year, M-Pesa clearing account and journals")
     company, accounts, clearing, journal = books.create_books()
-    console.step("Adding the M-Pesa account, two customers, products and "
-        "quotations")
-    quotations = shop.create_shop(accounts, clearing, journal)
-    console.detail("quotations " + ', '.join(s.number for s in quotations))
+    console.step("Adding the M-Pesa account, three customers, products, "
+        "quotations and an invoice")
+    quotations, invoices = shop.create_shop(accounts, clearing, journal)
+    console.detail("quotations " + ', '.join(s.number for s in quotations)
+        + "; invoices " + ', '.join(i.number for i in invoices))
 
 
 def wait_until_stopped():
@@ -79,9 +80,12 @@ def run(arguments):
         + (" and the cron" if not arguments.scripted else ""))
     with Services(arguments.port, arguments.sim_port,
             arguments.answer_delay, cron=not arguments.scripted) as services:
-        shop.point_at(services.simulator_url, services.tryton_url)
         console.detail(f"Tryton at {services.tryton_url}, simulator at "
             f"{services.simulator_url}")
+        account = shop.point_at(services.simulator_url, services.tryton_url)
+        console.detail(f"paybill {account.business_shortcode}: C2B URLs "
+            f"registered ({account.c2b_registration}), Pull Transactions "
+            + ("registered" if account.pull_registered else "NOT registered"))
         if arguments.scripted:
             from . import scripted
             return scripted.run(services)

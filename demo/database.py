@@ -43,7 +43,8 @@ class Database:
 
     def write_config(self, port, web_root=None):
         """Write the trytond configuration: SQLite in data_dir, the server
-        on loopback, the web client's folder when there is one"""
+        on loopback, the web client's folder when there is one, and the
+        bus the clients listen to for notifications (demo.bus)"""
         os.makedirs(self.path, exist_ok=True)
         lines = [
             '[database]',
@@ -55,6 +56,12 @@ class Database:
             ]
         if web_root:
             lines.append(f'root = {web_root}')
+        lines += [
+            '',
+            '[bus]',
+            'allow_subscribe = True',
+            'class = demo.bus.Bus',
+            ]
         with open(self.config_file, 'w') as file:
             file.write('\n'.join(lines) + '\n')
 

@@ -1,7 +1,7 @@
 # This file is part of account_mpesa.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
 """The shop: its M-Pesa account on the simulator and its payment journal,
-customers with mobile numbers, products and quotations."""
+customers with mobile numbers, products, quotations and an invoice."""
 from proteus import Model
 
 from . import settings
@@ -29,13 +29,21 @@ def create_mpesa(clearing_account, clearing_journal):
 
 def point_at(simulator_url, tryton_url):
     """Point the M-Pesa account at the simulator and the callbacks at
-    Tryton; forget the token of the previous run's simulator"""
+    Tryton; forget the token of the previous run's simulator; register
+    the C2B URLs and Pull Transactions with it (it forgets them when it
+    stops), so that the paybill's customer payments reach Tryton and are
+    confirmed by Pull before they are matched"""
     MpesaAccount = Model.get('account.payment.mpesa.account')
     account, = MpesaAccount.find([])
     account.base_url = simulator_url
     account.callback_base_url = tryton_url
+    account.pull_nominated_number = (
+        account.pull_nominated_number or settings.NOMINATED_NUMBER)
     account.save()
     forget_token(account.id)
+    account.click('register_c2b_urls')
+    account.click('register_pull')
+    account.reload()
     return account
 
 
@@ -50,12 +58,14 @@ def forget_token(account_id):
         transaction.commit()
 
 
-def create_customer(name, phone):
+def create_customer(name, phone=None):
+    "A customer, with a mobile number when the shop knows it"
     Party = Model.get('party.party')
     customer = Party(name=name)
-    mechanism = customer.contact_mechanisms.new()
-    mechanism.type = 'mobile'
-    mechanism.value = phone
+    if phone:
+        mechanism = customer.contact_mechanisms.new()
+        mechanism.type = 'mobile'
+        mechanism.value = phone
     customer.save()
     return customer
 
@@ -92,6 +102,24 @@ def create_quotation(customer, lines, products):
     return sale
 
 
+def create_invoice(customer, lines, products):
+    "A posted customer invoice, numbered"
+    Invoice = Model.get('account.invoice')
+    invoice = Invoice(type='out', party=customer)
+    for index, quantity in lines:
+        line = invoice.lines.new()
+        line.product = products[index]
+        line.quantity = quantity
+        line.unit_price = products[index].template.list_price
+    invoice.click('post')
+    return invoice
+
+
+def mistyped(number):
+    "The number as a hurried customer types it: letter O for zero"
+    return number.replace('0', 'O') if '0' in number else number + '1'
+
+
 def close_configuration_wizards():
     """Mark the configuration steps done (the demo did them): the first
     login goes to the menu, not to the module configuration wizard"""
@@ -103,13 +131,20 @@ def close_configuration_wizards():
 
 
 def create_shop(accounts, clearing_account, clearing_journal):
-    "The M-Pesa set-up, the customers, the products and the quotations"
+    """The M-Pesa set-up, the customers, the products, the quotations and
+    the invoices; returns the quotations and the invoices"""
     close_configuration_wizards()
     create_mpesa(clearing_account, clearing_journal)
     customers = {
         c: create_customer(*c)
         for c in [settings.PAYING_CUSTOMER, settings.CANCELLING_CUSTOMER]}
+    customers[settings.INVOICED_CUSTOMER] = create_customer(
+        settings.INVOICED_CUSTOMER[0])
     products = create_products(accounts['revenue'])
-    return [
+    quotations = [
         create_quotation(customers[c], lines, products)
         for c, lines in settings.QUOTATIONS]
+    invoices = [
+        create_invoice(customers[c], lines, products)
+        for c, lines in settings.INVOICES]
+    return quotations, invoices

@@ -9,7 +9,7 @@ SQLite run of the suite, and are skipped in the PostgreSQL run.
 import os
 
 import pytest
-from demo_runner import Demo
+from demo_runner import ARTEFACTS
 
 BACKEND = os.environ.get('TRYTOND_DATABASE_URI', 'sqlite://').split(':')[0]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,15 +26,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture
-def demo_factory(tmp_path):
-    "Start demos in tmp_path; those left running are stopped at the end"
-    demos = []
-
-    def start(*args):
-        demo = Demo(tmp_path / 'demo', *args)
-        demos.append(demo)
-        return demo
-    yield start
-    for demo in demos:
-        demo.interrupt()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    "A failed browser test leaves a screenshot of the page it was on"
+    report = yield
+    browser = item.funcargs.get('browser') if hasattr(
+        item, 'funcargs') else None
+    if report.when == 'call' and report.failed and browser is not None:
+        os.makedirs(ARTEFACTS, exist_ok=True)
+        path = os.path.join(ARTEFACTS, f'{item.name}-failed.png')
+        browser.save_screenshot(path)
+        print(f"screenshot of the failure: {path}")
+    return report

@@ -16,6 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 SUITE_VARIABLES = re.compile(
     r'^(TRYTOND_CONFIG|TRYTOND_DATABASE.*|TRYTOND_WEB__.*|DB_NAME|DB_CACHE)$')
 CI = os.environ.get('CI', '').lower() in {'1', 'true', 'yes'}
+# Where the tests leave what helps to see what happened
+ARTEFACTS = os.environ.get(
+    'ARTEFACTS_DIR', os.path.join(ROOT, 'build', 'artefacts'))
 
 
 def demo_environment():

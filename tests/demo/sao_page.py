@@ -67,16 +67,25 @@ class Sao:
             "//button[contains(@class, 'btn-primary')]").click()
         self.visible("//div[@id='menu']//div[@title='Sales']")
 
+    def menu_rows(self, name):
+        "The menu's visible rows of the entries called name"
+        return [r for r in self.driver.find_elements(
+                By.XPATH, f"//div[@id='menu']//tr[.//div[@title='{name}']]")
+            if r.is_displayed()]
+
     def open_menu(self, *path):
-        "Expand the menu down path and open its last entry"
+        """Expand the menu down path (what is not expanded yet) and open
+        its last entry"""
         *parents, leaf = path
-        for name in parents:
+        for index, name in enumerate(parents):
+            below = path[index + 1]
+            if len(self.menu_rows(below)) > path[:index + 1].count(below):
+                continue
             row = self.clickable(
                 f"//div[@id='menu']//tr[.//div[@title='{name}']]")
             row.find_element(By.CSS_SELECTOR, '.expander img').click()
-        rows = self.wait().until(lambda d: d.find_elements(
-                By.XPATH, f"//div[@id='menu']//tr[.//div[@title='{leaf}']]")[
-                len(parents):] or False)
+        rows = self.wait().until(
+            lambda d: self.menu_rows(leaf)[parents.count(leaf):] or False)
         self.double_click(rows[0].find_element(
                 By.CSS_SELECTOR, 'div.column-char'))
 
@@ -89,17 +98,19 @@ class Sao:
             f"'{name}')]").click()
         self.idle()
 
-    def row_text(self, *texts):
+    def row_text(self, *texts, timeout=None):
         "The text of the list row showing all texts"
         tests = ' and '.join(f".//*[{text_is(t)}]" for t in texts)
         return self.read(
-            f"{TAB}//table//tr[{tests}]", lambda e: ' '.join(e.text.split()))
+            f"{TAB}//table//tr[{tests}]", lambda e: ' '.join(e.text.split()),
+            timeout)
 
     def open_row(self, *texts, form_field='number'):
         """Open the record of the list row showing all texts, by a double
         click on the first (not a link: that would open the linked record);
-        its form has form_field.  A list drawn again just then may miss the
-        double click: it is tried again."""
+        its form has form_field, which shows a value once the record is
+        loaded.  A list drawn again just then may miss the double click:
+        it is tried again."""
         tests = ' and '.join(f".//*[{text_is(t)}]" for t in texts)
         cell = (f"{TAB}//table//tr[{tests}]"
             f"//td[.//*[{text_is(texts[0])}]]")
@@ -109,6 +120,8 @@ class Sao:
             try:
                 self.double_click(self.visible(cell))
                 self.visible(form, timeout=5)
+                self.wait().until(lambda d: self.read(
+                        form, lambda e: e.get_attribute('value')))
                 return
             except (StaleElementReferenceException, TimeoutException):
                 if attempt == 2:
@@ -120,6 +133,13 @@ class Sao:
             f"{xpath}//*[(self::input or self::select or self::textarea) "
             f"and @name='{name}']",
             lambda e: (e.get_attribute('value') or '').strip('"'))
+
+    def scroll_to(self, name, xpath=TAB):
+        "Scroll the form until the field is in the middle of the view"
+        element = self.visible(
+            f"{xpath}//*[(self::input or self::select) and @name='{name}']")
+        self.driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center'});", element)
 
     def page(self, label):
         "Show a page of the form's notebook"
@@ -170,6 +190,86 @@ class Sao:
             return True
         except TimeoutException:
             return False
+
+    def dialog_fit(self, kind='wizard-dialog'):
+        """How the dialog's form fits: the body's scroll and client widths,
+        the elements in it that scroll sideways, and the fields whose
+        widget is not wholly inside the body's visible width"""
+        return self.driver.execute_script("""
+            const body = document.querySelector(
+                '.' + arguments[0] + ' .modal-body');
+            const box = body.getBoundingClientRect();
+            const named = e => e.getAttribute('name') || e.id || e.className;
+            const wide = Array.from(body.querySelectorAll('*')).filter(e =>
+                ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)
+                && e.scrollWidth > e.clientWidth + 1).map(named);
+            const cut = Array.from(body.querySelectorAll(
+                    'input, select, textarea')).filter(e => {
+                if (!e.offsetParent || e.type == 'hidden') {
+                    return false;
+                }
+                const r = e.getBoundingClientRect();
+                return r.width > 0 && (
+                    r.left < box.left - 1 || r.right > box.right + 1);
+            }).map(named);
+            return {scroll: body.scrollWidth, client: body.clientWidth,
+                wide: wide, cut: cut};""", kind)
+
+    def type_in(self, name, text, xpath=TAB):
+        "Type text into a field and leave it (Tab), as a person does"
+        from selenium.webdriver.common.keys import Keys
+        element = self.visible(f"{xpath}//input[@name='{name}']")
+        element.clear()
+        element.send_keys(text + Keys.TAB)
+        self.idle()
+
+    def choose(self, name, typed, chosen, xpath=TAB):
+        """Set a many-to-one field as a person does: type the start of
+        the name and leave the field; when sao opens its search dialog,
+        pick the record shown as chosen there"""
+        search = ("//div[contains(@class, 'modal') and .//*[contains("
+            "@class, 'modal-title') and starts-with(normalize-space(.), "
+            "'Search')]]")
+        field = f"{xpath}//input[@name='{name}']"
+        self.type_in(name, typed, xpath)
+
+        def settled(driver):
+            dialogs = [e for e in driver.find_elements(By.XPATH, search)
+                if e.is_displayed()]
+            if dialogs:
+                return dialogs[0]
+            return self.read(
+                field, lambda e: e.get_attribute('value')) == chosen
+        found = self.wait().until(settled)
+        if found is not True:
+            self.double_click(found.find_element(By.XPATH,
+                    f".//table//tr//td[.//*[{text_is(chosen)}]]"))
+            self.gone(search)
+            self.wait().until(lambda d: self.read(
+                    field, lambda e: e.get_attribute('value')) == chosen)
+        self.idle()
+
+    def show_menu(self, shown=True):
+        "Show or hide the menu, by the button at the top left"
+        hidden = self.driver.execute_script(
+            "return document.getElementById('menu')"
+            ".classList.contains('hidden');")
+        if hidden == shown:
+            self.clickable("//a[@data-toggle='menu']").click()
+
+    def badge(self):
+        "The count of unread notifications by the user's name, '' if none"
+        return self.driver.execute_script("""
+            const badge = document.querySelector(
+                '#user-preferences .notification-badge');
+            return badge && badge.offsetParent ? badge.textContent : '';""")
+
+    def notifications(self):
+        "Open the user's menu: the labels of the notifications it lists"
+        self.clickable("//*[@id='user-preferences']/a").click()
+        return self.wait().until(lambda d: [e.text for e in d.find_elements(
+                    By.CSS_SELECTOR, '.notification-menu .notification-label')
+                if e.text] or False)
 
     def switch_tab(self, title):
         "Bring the tab with title to the front"

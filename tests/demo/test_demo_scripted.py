@@ -1,7 +1,10 @@
 # This file is part of account_mpesa.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
-"""``python3 dev.py demo --scripted`` pays a sale from a cold start, and
-again on the database it left."""
+"""``python3 dev.py demo --scripted`` pays a sale from a cold start, then
+customers pay the paybill on their own: a quotation by its number, an
+invoice by a mistyped one that the Match wizard settles; and all again
+on the database it left."""
+import re
 import subprocess
 
 from demo_runner import ROOT, demo_command, demo_environment
@@ -15,6 +18,9 @@ STEPS = [
     "6. The clearing move",
     "7. The sale is confirmed",
     "8. The cron posts the clearing move",
+    "9. A customer pays a quotation by its number (Pay Bill)",
+    "10. A mistyped invoice number waits in Unmatched",
+    "11. The accountant matches it (Match wizard)",
     ]
 
 
@@ -37,12 +43,24 @@ def test_scripted_demo(tmp_path):
     for step in STEPS:
         assert f"==> {step}" in first.stdout
     assert "payment 1 succeeded, M-Pesa receipt " in first.stdout
+    assert re.search(r"the requester's notification: M-Pesa: \S*630\.00 "
+        r"paid \(Sale 4, 2547\*{5}678, receipt \w+\)", first.stdout)
     assert "1.1.9 M-Pesa Clearing: +630" in first.stdout
-    assert "is processing" in first.stdout
-    assert "PASSED: sale 4 paid by M-Pesa" in first.stdout
+    assert "sale 4 is processing" in first.stdout
+    assert "C2B URLs registered (Success), Pull Transactions registered" in (
+        first.stdout)
+    assert "account number 5, KSh 630 from" in first.stdout
+    assert "sale 5 is processing" in first.stdout
+    assert re.search(r"account number INV/OOO1, KSh 660 from .*\n.*\n"
+        r".* unmatched: No sale, invoice or customer matches the account "
+        r'number "INV/OOO1"', first.stdout)
+    assert "invoice INV/0001 paid" in first.stdout
+    assert ("PASSED: sale 4 paid by M-Pesa; sale 5 and invoice INV/0001 by "
+        "the customers' own payments") in first.stdout
     assert "web client" not in first.stdout
 
     second = run_scripted(data_dir)
     assert second.returncode == 0, second.stdout
     assert "Reusing the demo database" in second.stdout
-    assert "PASSED: sale 5 paid by M-Pesa" in second.stdout
+    assert ("PASSED: sale 6 paid by M-Pesa; sale 7 and invoice INV/0002 by "
+        "the customers' own payments") in second.stdout
