@@ -111,7 +111,13 @@ def _answer(simulator, request, checkout_request_id):
 
 def _c2b(simulator, request):
     body = _body(request)
-    entry = simulator.c2b_payment(_required(body, 'phone'),
+    try:
+        phone = validate.msisdn(
+            {'phone': customers.normalise(_required(body, 'phone'))},
+            'phone')
+    except DarajaError as error:
+        raise BadRequest(error.message) from None
+    entry = simulator.c2b_payment(phone,
         _required(body, 'amount'), body.get('bill_ref_number', ''),
         shortcode=body.get('shortcode'))
     return json_response({'paid': entry is not None, 'entry': entry})
@@ -125,9 +131,8 @@ def _pay(simulator, request):
     result = ''
     if request.method == 'POST':
         try:
-            typed = ''.join(form['phone'].replace('-', ' ').split())
             phone = validate.msisdn(
-                {'phone': customers.normalise(typed)}, 'phone')
+                {'phone': customers.normalise(form['phone'])}, 'phone')
             amount = validate.whole_amount(form, 'amount', 1, MAX_AMOUNT)
             account = validate.text(
                 form, 'account', 20, optional=True) or ''

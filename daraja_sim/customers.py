@@ -40,8 +40,9 @@ def check_outcome(outcome):
 
 
 def normalise(phone):
-    "Write ``+2547…``, ``07…``, ``7…`` as ``2547…``."
-    phone = str(phone).strip().lstrip('+')
+    """Write ``+2547…``, ``07…``, ``7…`` as ``2547…``, without the spaces
+    and dashes people type."""
+    phone = ''.join(str(phone).replace('-', ' ').split()).lstrip('+')
     if phone.startswith('0'):
         return '254' + phone[1:]
     if len(phone) == 9:

@@ -126,6 +126,11 @@ def test_c2b_payment_and_tokens(daraja, listener):
     refused = _control(daraja.sim, 'c2b', {'phone': '254708370001',
             'amount': 300})
     assert refused.json() == {'paid': False, 'entry': None}
+    spaced = _control(daraja.sim, 'c2b', {'phone': '+254 708-374 149',
+            'amount': 40})
+    assert spaced.json()['entry']['phone'] == '254708374149'
+    assert _control(daraja.sim, 'c2b', {'phone': '0708 37A 149',
+            'amount': 40}).status_code == 400
     assert _control(daraja.sim, 'tokens/invalidate', {}).status_code == 200
     assert daraja.stk_push().status_code == 404
 
