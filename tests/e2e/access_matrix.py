@@ -105,6 +105,20 @@ MATRIX = {
     'check_balance': (
         "check the balance of the M-Pesa account (Check Balance)",
         ACCOUNTING | {'mpesa_admin'}),
+    'register_c2b_urls': (
+        "register the C2B URLs of the M-Pesa account (Register C2B URLs)",
+        {'mpesa_admin'}),
+    'register_pull': (
+        "register the shortcode for Pull Transactions (Register for Pull)",
+        {'mpesa_admin'}),
+    'match_receipt': (
+        "match an Unmatched C2B receipt to a customer (Match wizard)",
+        ACCOUNTING),
+    'unmatch_receipt': (
+        "undo the match of a C2B receipt (Undo Match)", ACCOUNTING),
+    'request_invoice': (
+        "request an M-Pesa payment on a posted customer invoice (wizard)",
+        ACCOUNTING),
     'read_event_body': (
         "read the raw body of a callback", {'mpesa_admin'}),
     'read_event_fields': (

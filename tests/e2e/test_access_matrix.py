@@ -17,6 +17,7 @@ from proteus import Model
 from . import scenario
 from .access_matrix import DOC, MATRIX, ROLES, doc_table, rst_table
 from .jsonrpc import Client, Refused
+from .test_c2b import posted_invoice
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +26,9 @@ PAYMENT = 'account.payment'
 ACCOUNT = 'account.payment.mpesa.account'
 EVENT = 'account.payment.mpesa.event'
 LEDGER = 'account.payment.mpesa.transaction'
+INVOICE = 'account.invoice'
+REQUEST = 'account.payment.mpesa.request'
+MATCH = 'account.payment.mpesa.transaction.match'
 _receipts = itertools.count(1)
 
 
@@ -97,7 +101,10 @@ def world(simulator, tryton_url):
     account.initiator_name = simulator.initiator_name
     account.initiator_password = simulator.initiator_password
     account.certificate = simulator.certificate_pem
+    account.pull_nominated_number = '0712345678'
     account.save()
+    # Before the other company: the invoice takes the only company's accounts
+    invoice = posted_invoice(shop.customer, 1000)
     User = Model.get('res.user')
     Group = Model.get('res.group')
     Party = Model.get('party.party')
@@ -134,7 +141,8 @@ def world(simulator, tryton_url):
     event, = Event.find([])
     world = SimpleNamespace(
         clients=clients, journal=shop.journal, customer=shop.customer,
-        other=other, account=account.id, event=event.id)
+        other=other, account=account.id, event=event.id, company=company.id,
+        invoice=invoice.id)
     world.processing = collection(world, 'processing', 'pending')
     world.succeeded = collection(world, 'succeeded', 'done')
     world.ledger = ledger_record(world.succeeded)
@@ -159,6 +167,54 @@ def ledger_record(payment_id):
                     'payment': payment.id}])
         transaction.commit()
         return record.id
+
+
+def c2b_receipt(world, matched=False):
+    """An Unmatched C2B receipt of 100 made by the server; matched to the
+    customer as their credit when matched"""
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+
+    with Transaction().start(
+            os.environ['DB_NAME'], 0, context={'company': world.company}
+            ) as transaction:
+        pool = Pool()
+        Ledger = pool.get(LEDGER)
+        Party = pool.get('party.party')
+        record, = Ledger.create([{
+                    'account': world.account, 'company': world.company,
+                    'kind': 'c2b', 'source': 'callback',
+                    'receipt': f'TKC{next(_receipts):07d}',
+                    'amount': Decimal(100),
+                    'transaction_time': dt.datetime.now(),
+                    'state': 'unmatched'}])
+        if matched:
+            assert record.c2b_pay(
+                Party(world.customer.id), [], Decimal(100)) == 'matched'
+        transaction.commit()
+        return record.id
+
+
+def match_wizard(world, client, receipt):
+    "Match the receipt to the customer as their credit by the Match wizard"
+    client.wizard(MATCH, LEDGER, receipt, [
+            ('start', {}),
+            ('match', {'start': {
+                        'transactions': [receipt], 'amount': Decimal(100),
+                        'company': world.company, 'action': 'customer',
+                        'party': world.customer.id, 'sale': None,
+                        'account': None, 'description': None, 'lines': []}}),
+            ])
+
+
+def request_on_invoice(world, client):
+    """Request M-Pesa Payment of 100 on the posted invoice: the wizard's
+    start form, then its Request with the defaults but the amount"""
+    answer = client.wizard(REQUEST, INVOICE, world.invoice, [('start', {})])
+    defaults = answer['view']['defaults']
+    start = {k: v for k, v in defaults.items() if '.' not in k}
+    client.wizard(REQUEST, INVOICE, world.invoice, [
+            ('request', {'start': {**start, 'amount': Decimal(100)}})])
 
 
 def field_value(world, client, name):
@@ -255,6 +311,14 @@ def act(world, client, action):
         name = action[len('write_account_'):]
         client.write(ACCOUNT, [world.account], {
                 name: server_read(ACCOUNT, world.account, name)})
+    elif action in {'register_c2b_urls', 'register_pull'}:
+        client.button(ACCOUNT, action, [world.account])
+    elif action == 'match_receipt':
+        match_wizard(world, client, c2b_receipt(world))
+    elif action == 'unmatch_receipt':
+        client.button(LEDGER, 'unmatch', [c2b_receipt(world, matched=True)])
+    elif action == 'request_invoice':
+        request_on_invoice(world, client)
     elif action == 'read_event_body':
         client.read(EVENT, [world.event], ['body'])
     elif action == 'read_event_fields':
