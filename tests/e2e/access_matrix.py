@@ -116,6 +116,8 @@ MATRIX = {
         ACCOUNTING),
     'unmatch_receipt': (
         "undo the match of a C2B receipt (Undo Match)", ACCOUNTING),
+    'request_sale': (
+        "request an M-Pesa payment on a sale quotation (wizard)", {'sales'}),
     'request_invoice': (
         "request an M-Pesa payment on a posted customer invoice (wizard)",
         ACCOUNTING),

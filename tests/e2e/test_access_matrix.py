@@ -32,19 +32,33 @@ MATCH = 'account.payment.mpesa.transaction.match'
 _receipts = itertools.count(1)
 
 
-def server(method, model, ids, *args, user=0):
-    """Call method of model on ids as the module's own code does (no
-    access check) in a transaction of its own, committed"""
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
+def committed(function, user=0, context=None):
+    """The result of function() run as the module's own code runs (no
+    access check) in a transaction of its own, committed; started again
+    with the tables it must lock, as the dispatcher does"""
+    from trytond.transaction import Transaction, TransactionError
 
-    with Transaction().start(
-            os.environ['DB_NAME'], user, context={'company': 1}
-            ) as transaction:
+    extras = {}
+    while True:
+        try:
+            with Transaction().start(
+                    os.environ['DB_NAME'], user, context=context, **extras
+                    ) as transaction:
+                result = function()
+                transaction.commit()
+                return result
+        except TransactionError as error:
+            error.fix(extras)
+
+
+def server(method, model, ids, *args, user=0):
+    "Call method of model on ids in a committed transaction of the server"
+    from trytond.pool import Pool
+
+    def call():
         Model_ = Pool().get(model)
-        result = getattr(Model_, method)(Model_.browse(ids), *args)
-        transaction.commit()
-        return result
+        return getattr(Model_, method)(Model_.browse(ids), *args)
+    return committed(call, user=user, context={'company': 1})
 
 
 def server_read(model, record_id, field):
@@ -105,6 +119,7 @@ def world(simulator, tryton_url):
     account.save()
     # Before the other company: the invoice takes the only company's accounts
     invoice = posted_invoice(shop.customer, 1000)
+    sale = scenario.create_quotation(shop.customer, 1000)
     User = Model.get('res.user')
     Group = Model.get('res.group')
     Party = Model.get('party.party')
@@ -142,7 +157,7 @@ def world(simulator, tryton_url):
     world = SimpleNamespace(
         clients=clients, journal=shop.journal, customer=shop.customer,
         other=other, account=account.id, event=event.id, company=company.id,
-        invoice=invoice.id)
+        invoice=invoice.id, sale=sale.id)
     world.processing = collection(world, 'processing', 'pending')
     world.succeeded = collection(world, 'succeeded', 'done')
     world.ledger = ledger_record(world.succeeded)
@@ -152,9 +167,8 @@ def world(simulator, tryton_url):
 def ledger_record(payment_id):
     "The ledger record of the succeeded payment, made by the server"
     from trytond.pool import Pool
-    from trytond.transaction import Transaction
 
-    with Transaction().start(os.environ['DB_NAME'], 0) as transaction:
+    def create():
         pool = Pool()
         Payment = pool.get(PAYMENT)
         Ledger = pool.get(LEDGER)
@@ -165,19 +179,16 @@ def ledger_record(payment_id):
                     'source': 'callback', 'receipt': payment.mpesa_receipt,
                     'amount': payment.amount, 'state': 'matched',
                     'payment': payment.id}])
-        transaction.commit()
         return record.id
+    return committed(create)
 
 
 def c2b_receipt(world, matched=False):
     """An Unmatched C2B receipt of 100 made by the server; matched to the
     customer as their credit when matched"""
     from trytond.pool import Pool
-    from trytond.transaction import Transaction
 
-    with Transaction().start(
-            os.environ['DB_NAME'], 0, context={'company': world.company}
-            ) as transaction:
+    def create():
         pool = Pool()
         Ledger = pool.get(LEDGER)
         Party = pool.get('party.party')
@@ -191,8 +202,8 @@ def c2b_receipt(world, matched=False):
         if matched:
             assert record.c2b_pay(
                 Party(world.customer.id), [], Decimal(100)) == 'matched'
-        transaction.commit()
         return record.id
+    return committed(create, context={'company': world.company})
 
 
 def match_wizard(world, client, receipt):
@@ -207,13 +218,14 @@ def match_wizard(world, client, receipt):
             ])
 
 
-def request_on_invoice(world, client):
-    """Request M-Pesa Payment of 100 on the posted invoice: the wizard's
-    start form, then its Request with the defaults but the amount"""
-    answer = client.wizard(REQUEST, INVOICE, world.invoice, [('start', {})])
+def request_on(client, model, record):
+    """Request M-Pesa Payment of 100 on the record (the quotation or the
+    posted invoice): the wizard's start form, then its Request with the
+    defaults but the amount"""
+    answer = client.wizard(REQUEST, model, record, [('start', {})])
     defaults = answer['view']['defaults']
     start = {k: v for k, v in defaults.items() if '.' not in k}
-    client.wizard(REQUEST, INVOICE, world.invoice, [
+    client.wizard(REQUEST, model, record, [
             ('request', {'start': {**start, 'amount': Decimal(100)}})])
 
 
@@ -317,8 +329,10 @@ def act(world, client, action):
         match_wizard(world, client, c2b_receipt(world))
     elif action == 'unmatch_receipt':
         client.button(LEDGER, 'unmatch', [c2b_receipt(world, matched=True)])
+    elif action == 'request_sale':
+        request_on(client, 'sale.sale', world.sale)
     elif action == 'request_invoice':
-        request_on_invoice(world, client)
+        request_on(client, INVOICE, world.invoice)
     elif action == 'read_event_body':
         client.read(EVENT, [world.event], ['body'])
     elif action == 'read_event_fields':
