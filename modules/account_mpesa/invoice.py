@@ -123,11 +123,8 @@ class Payment(metaclass=PoolMeta):
         Ledger = pool.get('account.payment.mpesa.transaction')
         before = {p.id: p.state for p in payments}
         super().succeed(payments)
-        for payment in cls.browse([p.id for p in payments]):
-            if (before[payment.id] == 'succeeded'
-                    or payment.state != 'succeeded'
-                    or payment.journal.process_method != 'mpesa'
-                    or not isinstance(payment.origin, Invoice)
+        for payment in cls.mpesa_went_to(payments, before, 'succeeded'):
+            if (not isinstance(payment.origin, Invoice)
                     or not payment.clearing_move):
                 continue
             for line in payment.clearing_move.lines:

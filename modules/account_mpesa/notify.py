@@ -32,11 +32,9 @@ class Payment(metaclass=PoolMeta):
         sale), else the payment.  Transaction's commit stores them."""
         Lang = Pool().get('ir.lang')
         lang = Lang.get()
-        for payment in cls.browse([p.id for p in payments]):
+        for payment in cls.mpesa_went_to(payments, before, state):
             user = payment.mpesa_submitted_user
-            if (payment.process_method != 'mpesa' or not user
-                    or payment.state != state
-                    or before.get(payment.id) == state):
+            if not user:
                 continue
             origin = getattr(payment, 'origin', None)
             record = (origin if isinstance(origin, Model)

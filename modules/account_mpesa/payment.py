@@ -424,6 +424,14 @@ class Payment(metaclass=PoolMeta):
         reference = getattr(origin, 'number', None) or self.number or ''
         return reference[:12]
 
+    @classmethod
+    def mpesa_went_to(cls, payments, before, state):
+        """The M-Pesa payments, read again, that are in state and were not
+        in it before (a mapping of id to state, taken before the call)"""
+        return [p for p in cls.browse([p.id for p in payments])
+            if p.process_method == 'mpesa' and p.state == state
+            and before.get(p.id) != state]
+
     def mpesa_fail(self, code, description, message=None, api='stk'):
         """Fail the payment with Daraja's code and the message for it (ours
         for the code unless given).  The caller commits."""
