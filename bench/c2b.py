@@ -17,7 +17,8 @@
     transaction per receipt), in ms and SQL statements, with N parties
     each with a mobile number, a code and one posted open invoice, for
     each N of ``--open`` (default 100 then 10,000): receipts by invoice
-    number, by party code, by phone hash, and matching nothing.  It must
+    number, by invoice payment reference (RF...), by party code, by phone
+    hash, and matching nothing.  It must
     not grow with N: index lookups, no scans.
 ``validation``
     The validation route with *Reject Unknown Account Numbers* ticked (the
@@ -47,7 +48,8 @@ import common  # noqa: E402
 
 RUN_DB = callbacks.RUN_DB
 PARTS = ['routes', 'matching', 'validation']
-KINDS = ['invoice number', 'party code', 'phone hash', 'no match']
+KINDS = ['invoice number', 'payment reference', 'party code',
+    'phone hash', 'no match']
 CUSTOMER_PHONE = '254712345678'
 # Matching must not grow with the open invoices and parties
 CONSTANT = 1.5
@@ -225,22 +227,27 @@ def phone(i):
     return f'25479{i:07d}'
 
 
-def probes(dbname, count, size, rng):
+def probes(dbname, company, count, size, rng):
     """(kind, account number, phone) of count receipts of each kind
     against the first size bench customers"""
     from trytond.modules.account_mpesa.daraja import hash_msisdn
-    with common.connect(dbname) as connection:
-        numbers = dict(connection.execute(
-                "SELECT p.code, i.number FROM account_invoice i "
-                "JOIN party_party p ON p.id = i.party "
-                "WHERE p.code LIKE 'BC-%%' AND i.state = 'posted'"
-                ).fetchall())
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    chosen = [rng.randrange(size) for _ in range(count)]
+    Invoice = Pool(dbname).get('account.invoice')
+    with Transaction().start(dbname, 0, readonly=True, context={
+                'company': company}):
+        invoices = {i.party.code: (i.number, i.customer_payment_reference)
+            for i in Invoice.search([
+                    ('party.code', 'in', [f'BC-{i:05d}' for i in chosen]),
+                    ('state', '=', 'posted')])}
     probes = []
-    for n in range(count):
-        i = rng.randrange(size)
+    for n, i in enumerate(chosen):
         code = f'BC-{i:05d}'
+        number, reference = invoices[code]
         probes += [
-            ('invoice number', numbers[code].lower(), 'masked'),
+            ('invoice number', number.lower(), 'masked'),
+            ('payment reference', reference.lower(), 'masked'),
             ('party code', f'#{code.lower()}', 'masked'),
             ('phone hash', 'typo', hash_msisdn(phone(i))),
             ('no match', f'NOPE{n}', '2547****678'),
@@ -340,7 +347,7 @@ def matching(arguments):
             common.clone_database(dbname, template=RUN_DB)
             start_pool(dbname)
         runs[size] = Matching(dbname, company, probes(
-                dbname, WARM_UP + arguments.receipts, size, rng))
+                dbname, company, WARM_UP + arguments.receipts, size, rng))
     block = 25 * len(KINDS)
     for offset in range(0, len(runs[sizes[0]].receipts), block):
         for size in sizes:
