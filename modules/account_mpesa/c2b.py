@@ -17,7 +17,8 @@ from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction, without_check_access
 
 from . import daraja
-from .common import lock_rows, nairobi_date, run_in_transaction, utc_now
+from .common import (
+    claim_row, lock_rows, nairobi_date, run_in_transaction, utc_now)
 from .exceptions import MpesaAccountError
 from .invoice import line_to_pay
 from .matching import (
@@ -357,11 +358,11 @@ class Ledger(metaclass=PoolMeta):
         the ledger (its STK Push came first) is left as it is.  The caller
         commits.
 
-        The account is locked from the start of the transaction (Tryton
-        restarts it to take the lock): concurrent deliveries of one receipt
-        wait for each other and the second sees the first's record."""
+        The account is claimed (``claim_row``): concurrent deliveries of
+        one receipt wait for each other and the second, run again, sees the
+        first's record, while the account's other callbacks are stored."""
         Account = Pool().get('account.payment.mpesa.account')
-        Account.lock([outcome.account])
+        claim_row(Account, outcome.account)
         record = cls.find(outcome)
         if record:
             return record
