@@ -223,6 +223,7 @@ def pay_on_the_page(browser, url, phone, account, amount):
     import re
 
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     sao_tab = browser.current_window_handle
     browser.switch_to.new_window('tab')
@@ -231,7 +232,9 @@ def pay_on_the_page(browser, url, phone, account, amount):
             ('phone', phone), ('account', account), ('amount', amount)]:
         browser.find_element(By.NAME, name).send_keys(value)
     browser.find_element(By.XPATH, "//button[@type='submit']").click()
-    result = browser.find_element(By.TAG_NAME, 'strong').text
+    # The answer page comes once the simulator's C2B callbacks were sent
+    result = WebDriverWait(browser, 60).until(
+        lambda b: b.find_elements(By.TAG_NAME, 'strong'))[0].text
     browser.close()
     browser.switch_to.window(sao_tab)
     found = re.search(r'M-Pesa receipt (\w+)', result)
