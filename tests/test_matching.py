@@ -543,3 +543,17 @@ def test_account_warns_when_c2b_cannot_be_confirmed(books):
     account.pull_registered = True
     assert not any('cannot be confirmed' in m
         for _, m in account.on_change_notify())
+
+
+def test_match_wizard_refuses_another_partys_sale(books):
+    "The server refuses a sale that is not the chosen party's"
+    from trytond.modules.account_mpesa.exceptions import MpesaAccountError
+    other = party(books, "Otieno Ouma")
+    sale = quotation(books, other, 400)
+    record = receive(books, customer_payment(
+            books, 400, 'typo', phone='masked'))
+    with pytest.raises(MpesaAccountError, match="not an open sale"):
+        match_wizard(books, [record], party=books.customer, sale=sale,
+            lines=[])
+    assert reload(record).state == 'unmatched'
+    assert not sale.payments

@@ -831,7 +831,12 @@ class Match(Wizard):
         lock_rows(Ledger, self.records)
         records = self.receipts()
         form = self.start
+        company = records[0].company
         if form.action == 'other':
+            if form.account.company != company:
+                raise MpesaAccountError(gettext(
+                        'account_mpesa.msg_c2b_match_account_company',
+                        account=form.account.rec_name))
             for record in records:
                 record.c2b_post_elsewhere(form.account, form.description)
             return 'end'
@@ -851,6 +856,13 @@ class Match(Wizard):
                     'account_mpesa.msg_c2b_match_too_much',
                     total=total, amount=received))
         if form.sale:
+            if (form.sale.party != form.party
+                    or form.sale.company != company
+                    or form.sale.state not in {
+                        'quotation', 'confirmed', 'processing'}):
+                raise MpesaAccountError(gettext(
+                        'account_mpesa.msg_c2b_match_sale',
+                        sale=form.sale.rec_name))
             allocations = []
         shares = distribute([Decimal(r.amount) for r in records], allocations)
         for record, (parts, rest) in zip(records, shares):
