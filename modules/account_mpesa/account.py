@@ -21,7 +21,7 @@ from trytond.transaction import Transaction, without_check_access
 from trytond.url import http_host
 
 from . import daraja
-from .common import lock_rows
+from .common import lock_rows, run_in_transaction
 from .exceptions import MpesaAccountError, MpesaConnectionError
 from .outcome import CALLBACK_KINDS
 
@@ -529,7 +529,11 @@ class TokenStore(daraja.TokenStore):
 
     def renew(self, fetch, stale=None):
         Account = Pool().get('account.payment.mpesa.account')
-        with Transaction().new_transaction() as transaction:
+
+        def locked_renew():
+            # A renewal that waited for another's lock gets a serialization
+            # error here, before asking Daraja, and is run again: it then
+            # reads the token the other committed
             lock_rows(Account, [self.account_id])
             token = self._read()
             if token and token != stale:
@@ -538,9 +542,9 @@ class TokenStore(daraja.TokenStore):
             expires = dt.datetime.utcnow() + dt.timedelta(
                 seconds=max(int(expires_in) - 60, 0))
             table = Account.__table__()
-            transaction.connection.cursor().execute(*table.update(
+            Transaction().connection.cursor().execute(*table.update(
                     [table.daraja_token, table.daraja_token_expires],
                     [token, expires],
                     where=table.id == self.account_id))
-            transaction.commit()
             return token
+        return run_in_transaction(locked_renew)

@@ -116,7 +116,7 @@ def test_shared_token(shop, simulator):
     oauth = [r for r in simulator.requests
         if r['path'].startswith('/oauth/')]
     assert len(oauth) == 1
-    assert len(set(tokens)) == 1
+    assert len(tokens) == 8 and len(set(tokens)) == 1
     assert not errors, errors
 
 
