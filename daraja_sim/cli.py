@@ -64,11 +64,12 @@ def main(argv=None):
             ('state', f'{simulator.url}/__sim__/state')):
         print(f'  {label:<19} {value}', flush=True)
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # Both set here: a shell starting it in the background leaves SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt for it
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopped.set())
     try:
         stopped.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         simulator.stop()
         print('Daraja simulator stopped', flush=True)
