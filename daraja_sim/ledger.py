@@ -69,11 +69,13 @@ class Statement:
 
     @property
     def paid_in(self):
+        "The total of the lines that paid in."
         return sum(
             (l['amount'] for l in self.lines if l['amount'] > 0), Decimal(0))
 
     @property
     def withdrawn(self):
+        "The total taken out, positive."
         return -sum(
             (l['amount'] for l in self.lines if l['amount'] < 0), Decimal(0))
 

@@ -25,6 +25,7 @@ COLUMNS = (
     'Transaction Status', 'Paid In', 'Withdrawn', 'Balance',
     'Balance Confirmed', 'Reason Type', 'Other Party Info',
     'Linked Transaction ID', 'A/C No.')
+HEADER_LINE = 7  # after the six preamble lines
 OPERATOR = 'simulator'
 # [derived] the sheet name of the portal's .xls exports (a public importer)
 SHEET = 'transaction'
@@ -156,28 +157,30 @@ def to_csv(header, statement, form):
 
 
 def to_xlsx(header, statement, form):
-    """The statement as the portal's Excel workbook (bytes), its cells
-    text, empty ones left out (write-only: a 50,000-row month in seconds).
-    Raise ImportError without openpyxl (the ``sim`` extra)."""
+    """The statement as the portal's Excel workbook (bytes): text cells,
+    empty ones left out as Excel leaves them, and the sheet's dimension
+    (which openpyxl's faster write-only mode does not write, so that
+    readers would see rows without their empty last cells).  Raise
+    ImportError without openpyxl (the ``sim`` extra)."""
     # Imported here: the rest of the simulator runs without the extra
     import openpyxl
-    workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet(SHEET)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = SHEET
     for cells in preamble(header, statement, form):
         sheet.append([cell or None for cell in cells])
     sheet.append(COLUMNS)
     for cells in rows(statement, header, form):
-        cells[1:3] = [_time_cell(sheet, when, form) for when in cells[1:3]]
+        if not form.date_cells:
+            cells[1:3] = map(clock.dashed, cells[1:3])
+        else:
+            cells[1:3] = [when.replace(tzinfo=None) for when in cells[1:3]]
         sheet.append([cell or None for cell in cells])
+    if form.date_cells:
+        for times in sheet.iter_rows(min_row=HEADER_LINE + 1,
+                min_col=2, max_col=3):
+            for cell in times:
+                cell.number_format = EXCEL_DATE_FORMAT
     output = io.BytesIO()
     workbook.save(output)
     return output.getvalue()
-
-
-def _time_cell(sheet, when, form):
-    if not form.date_cells:
-        return clock.dashed(when)
-    from openpyxl.cell import WriteOnlyCell
-    cell = WriteOnlyCell(sheet, value=when.replace(tzinfo=None))
-    cell.number_format = EXCEL_DATE_FORMAT
-    return cell
