@@ -279,6 +279,10 @@ def test_csv_and_xlsx_same_rows(sim, date_cells):
     assert read_xlsx(content) == from_csv
     cell = openpyxl.load_workbook(io.BytesIO(content)).active['B8']
     assert isinstance(cell.value, dt.datetime) is date_cells
+    # a sized sheet: a reader gets every row whole, empty last cells too
+    sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True).active
+    assert {len(r) for r in sheet.iter_rows(min_row=7, values_only=True)} == {
+        len(COLUMNS)}
     assert len(from_csv[1]) == 9
 
 
