@@ -48,7 +48,8 @@ requires += [
     ]
 tests_require = [
     tryton_require(dep) for dep in info['extras_depend']]
-# The org-portal statement import reads the portal's Excel files
+# The org-portal statement import reads the portal's Excel files, and the
+# simulator writes them (daraja_sim's statement.xlsx)
 OPENPYXL = 'openpyxl >= 3.1'
 tests_require += [
     OPENPYXL,
@@ -84,6 +85,7 @@ setup(
     extras_require={
         'test': tests_require,
         'statement': [tryton_require('account_statement'), OPENPYXL],
+        'sim': [OPENPYXL],
         'postgresql': ['psycopg[binary,pool] >= 3.2'],
         'bench': ['gunicorn >= 23', 'psycopg[binary,pool] >= 3.2'],
         },

@@ -73,11 +73,12 @@ def _pay(simulator, order):
     shortcode = simulator.b2c_shortcode
     with simulator.lock:
         ledger = simulator.state.ledger
-        if ledger.balance(shortcode) < amount:
+        if not ledger.covers(shortcode, [amount]):
             entry = None
         else:
-            entry = ledger.record(simulator.ids.receipt(clock.now()), 'b2c',
-                shortcode, amount, phone, order.received,
+            now = simulator.now()
+            entry = ledger.record(simulator.ids.receipt(now), 'b2c',
+                shortcode, amount, phone, order.received, now,
                 command=order.command,
                 originator_conversation_id=order.originator_conversation_id,
                 conversation_id=order.conversation_id)

@@ -104,7 +104,8 @@ def simulate(call):
         'ResponseDescription': ACCEPTED,
         }
     if call.args['version'] == 'v1':
-        reply['ConversationID'] = simulator.ids.conversation_id(clock.now())
+        reply['ConversationID'] = simulator.ids.conversation_id(
+            simulator.now())
     return reply
 
 
@@ -140,7 +141,7 @@ def pay(simulator, payment, wait=False):
         msisdn_form = simulator.faults.c2b_msisdn
     if outcome != 'success':
         return None
-    now = clock.now()
+    now = simulator.now()
     receipt = simulator.ids.receipt(now)
     third_party_id = ''
     if (registration and registration.validation_url
@@ -152,7 +153,7 @@ def pay(simulator, payment, wait=False):
     with simulator.lock:
         entry = dict(simulator.state.ledger.record(receipt, 'c2b',
                 simulator.shortcode, payment.amount, payment.phone, now,
-                completed=now, account=payment.reference,
+                now, account=payment.reference,
                 command=payment.command, party=payment.shortcode))
     confirm(simulator, entry, wait, third_party_id)
     return entry

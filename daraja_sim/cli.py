@@ -30,6 +30,9 @@ def parse_arguments(argv=None):
         help='how long the virtual customer takes to answer (default 3)')
     add('--check-timestamp-minutes', type=float, default=None,
         help='refuse STK timestamps this far from Nairobi time')
+    add('--no-charges', action='store_true',
+        help="take no charges (default: Safaricom's tariff on each "
+        'transaction, as rows of the statement)')
     add('--key-file', default=None,
         help='PEM file keeping the key pair across runs (created if absent)')
     add('--quiet', action='store_true', help='do not log each request')
@@ -48,7 +51,7 @@ def main(argv=None):
         initiator_password=arguments.initiator_password,
         answer_delay=arguments.answer_delay,
         check_timestamp_minutes=arguments.check_timestamp_minutes,
-        key_file=arguments.key_file)
+        charges=not arguments.no_charges, key_file=arguments.key_file)
     simulator.start(arguments.host, arguments.port, quiet=arguments.quiet)
     print(f'Daraja simulator at {simulator.url}', flush=True)
     for label, value in (
@@ -61,7 +64,9 @@ def main(argv=None):
             ('initiator name', simulator.initiator_name),
             ('initiator password', simulator.initiator_password),
             ('certificate', f'{simulator.url}/__sim__/certificate'),
-            ('state', f'{simulator.url}/__sim__/state')):
+            ('state', f'{simulator.url}/__sim__/state'),
+            ('statement', f'{simulator.url}/__sim__/statement.csv'),
+            ('charges', 'on' if simulator.charges else 'off')):
         print(f'  {label:<19} {value}', flush=True)
     stopped = threading.Event()
     # Both set here: a shell starting it in the background leaves SIGINT

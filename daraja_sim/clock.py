@@ -6,6 +6,7 @@ import datetime as dt
 
 EAT = dt.timezone(dt.timedelta(hours=3), 'EAT')
 STAMP = '%Y%m%d%H%M%S'
+DASHED = '%d-%m-%Y %H:%M:%S'
 
 
 def now():
@@ -35,4 +36,38 @@ def dotted(when):
 
 def dashed(when):
     "Format as the org-portal statement's ``DD-MM-YYYY HH:MM:SS``."
-    return when.strftime('%d-%m-%Y %H:%M:%S')
+    return when.strftime(DASHED)
+
+
+def nairobi(when):
+    "An aware datetime in Nairobi time; a naive one is taken as Nairobi's."
+    if when.tzinfo is None:
+        return when.replace(tzinfo=EAT)
+    return when.astimezone(EAT)
+
+
+def parse_nairobi(value, end_of_day=False):
+    """A Nairobi time from a datetime (naive: Nairobi's), a date, or text
+    written as the portal does (``DD-MM-YYYY HH:MM:SS``) or in ISO 8601
+    (``YYYY-MM-DD[ HH:MM:SS]``, an offset is honoured).  A date alone is
+    its first second, or with ``end_of_day`` its last.  Raise ValueError
+    when it is none of these."""
+    if isinstance(value, dt.datetime):
+        return nairobi(value)
+    if isinstance(value, dt.date):
+        return nairobi(dt.datetime.combine(
+            value, dt.time.max.replace(microsecond=0) if end_of_day
+            else dt.time.min))
+    text = str(value).strip()
+    try:
+        return nairobi(dt.datetime.strptime(text, DASHED))
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f'{text!r} is not a time (DD-MM-YYYY HH:MM:SS '
+            'or YYYY-MM-DD HH:MM:SS, Nairobi)') from None
+    if len(text) == 10:
+        return parse_nairobi(when.date(), end_of_day)
+    return nairobi(when)

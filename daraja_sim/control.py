@@ -7,20 +7,30 @@
 ``{"outcome"}``, ``POST c2b`` ``{"phone", "amount", "bill_ref_number",
 "shortcode"?}`` (a customer pays the paybill from the phone),
 ``POST tokens/invalidate``, ``GET certificate`` (PEM),
-``GET statement.csv[?shortcode=]``; and ``GET|POST pay``, a page where a
-person pays the paybill as a customer would (phone, account number,
-amount).
+``GET statement.csv`` and ``GET statement.xlsx`` (query: ``shortcode``,
+``account``, ``from``, ``to``, ``mask``, ``minus``, ``charge_receipt``,
+``date_cells``), ``GET|POST clock`` ``{"now"|"offset"}``, ``GET|POST
+settings`` ``{"charges"}``, ``POST sweep`` ``{"shortcode"?, "amount"?,
+"time"?}``, ``POST transactions`` ``{"transactions": […]}`` (booked
+straight into the ledger); and ``GET|POST pay``, a page where a person
+pays the paybill as a customer would (phone, account number, amount).
 """
+import decimal
 import html
+import math
 
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import NotImplemented as Unavailable
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
-from . import customers, validate
+from . import customers, statement, validate
 from .c2b import MAX_AMOUNT
 from .errors import DarajaError
+from .ledger import UTILITY
 from .responses import json_response
+
+XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
 
 PAY_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -57,9 +67,19 @@ URLS = Map([
             methods=['POST']),
         Rule('/__sim__/certificate', endpoint='certificate',
             methods=['GET']),
-        Rule('/__sim__/statement.csv', endpoint='statement',
-            methods=['GET']),
+        Rule('/__sim__/statement.<any(csv, xlsx):extension>',
+            endpoint='statement', methods=['GET']),
+        Rule('/__sim__/clock', endpoint='clock', methods=['GET', 'POST']),
+        Rule('/__sim__/settings', endpoint='settings',
+            methods=['GET', 'POST']),
+        Rule('/__sim__/sweep', endpoint='sweep', methods=['POST']),
+        Rule('/__sim__/transactions', endpoint='transactions',
+            methods=['POST']),
         ])
+STATEMENT_FLAGS = {'mask', 'minus', 'date_cells'}
+STATEMENT_ARGUMENTS = {'shortcode', 'account', 'from', 'to',
+    'charge_receipt'} | STATEMENT_FLAGS
+TRUE, FALSE = {'1', 'true', 'yes', 'on'}, {'0', 'false', 'no', 'off'}
 
 
 def _body(request):
@@ -163,10 +183,84 @@ def _certificate(simulator, request):
         mimetype='application/x-pem-file')
 
 
-def _statement(simulator, request):
-    csv = simulator.statement_csv(request.args.get('shortcode'))
-    return Response(csv, mimetype='text/csv', headers={
-            'Content-Disposition': 'attachment; filename=statement.csv'})
+def _number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+        and math.isfinite(value))
+
+
+def _flag(name, text):
+    if text.lower() in TRUE | FALSE:
+        return text.lower() in TRUE
+    raise BadRequest(f'{name} must be 1 or 0, not {text!r}')
+
+
+def _statement(simulator, request, extension):
+    """The org-portal statement as the portal's CSV or XLSX file, under the
+    portal's file name."""
+    args = request.args
+    unknown = set(args) - STATEMENT_ARGUMENTS
+    if unknown:
+        raise BadRequest(f'unknown parameters: {", ".join(sorted(unknown))}')
+    form = {name: _flag(name, args[name])
+        for name in STATEMENT_FLAGS & set(args)}
+    if 'charge_receipt' in args:
+        form['charge_receipt'] = args['charge_receipt']
+    if extension == 'csv' and 'date_cells' in form:
+        raise BadRequest('date_cells is for statement.xlsx')
+    period = dict(shortcode=args.get('shortcode'), start=args.get('from'),
+        end=args.get('to'), account=args.get('account', UTILITY))
+    if extension == 'csv':
+        content = simulator.statement_csv(**period, **form)
+        mimetype = 'text/csv'
+    else:
+        try:
+            content = simulator.statement_xlsx(**period, **form)
+        except ImportError:
+            raise Unavailable('statement.xlsx needs openpyxl: install '
+                'trytond_account_mpesa[sim]') from None
+        mimetype = XLSX
+    name = statement.filename(period['shortcode'] or simulator.shortcode,
+        period['account'], simulator.now(), extension)
+    return Response(content, mimetype=mimetype, headers={
+            'Content-Disposition': f'attachment; filename="{name}"'})
+
+
+def _clock(simulator, request):
+    if request.method == 'POST':
+        body = _body(request)
+        unknown = set(body) - {'now', 'offset'}
+        if unknown:
+            raise BadRequest(f'unknown fields: {", ".join(sorted(unknown))}')
+        if body.get('offset') is not None and not _number(body['offset']):
+            raise BadRequest('offset must be a number of seconds')
+        simulator.set_clock(body.get('now'), body.get('offset'))
+    return json_response({'now': simulator.now(),
+            'offset': simulator.clock_offset.total_seconds()})
+
+
+def _settings(simulator, request):
+    if request.method == 'POST':
+        charges = _required(_body(request), 'charges')
+        if not isinstance(charges, bool):
+            raise BadRequest('charges must be true or false')
+        simulator.set_charges(charges)
+    return json_response({'charges': simulator.charges})
+
+
+def _sweep(simulator, request):
+    body = _body(request)
+    amount = body.get('amount')
+    if amount is not None:
+        if not _number(amount):
+            raise BadRequest('amount must be a number')
+        amount = decimal.Decimal(str(amount))
+    return json_response(simulator.sweep(
+            body.get('shortcode'), amount, body.get('time')))
+
+
+def _transactions(simulator, request):
+    entries = simulator.book(_required(_body(request), 'transactions'))
+    return json_response({'receipts': [e['receipt'] for e in entries]})
 
 
 VIEWS = {
@@ -180,6 +274,10 @@ VIEWS = {
     'invalidate': _invalidate,
     'certificate': _certificate,
     'statement': _statement,
+    'clock': _clock,
+    'settings': _settings,
+    'sweep': _sweep,
+    'transactions': _transactions,
     }
 
 

@@ -72,6 +72,16 @@ def masked(phone):
     return f'{phone[:5]}****{phone[-3:]}'
 
 
+def statement_party(phone, mask=True):
+    """The statement's Other Party Info: ``25470****149 - JOHN **** DOE``
+    (the middle name masked too, as a public importer of portal files
+    splits it), or unmasked ``254708374149 - JOHN KAMAU DOE``."""
+    if not mask:
+        return public_name(phone)
+    first, _, last = names(phone)
+    return f'{masked(phone)} - {first} **** {last}'
+
+
 def c2b_msisdn(phone, form):
     "The C2B payload's MSISDN: ``'plain'``, ``'masked'`` or ``'hashed'``."
     if form == 'hashed':

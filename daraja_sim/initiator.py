@@ -7,7 +7,7 @@ synchronous acceptance, and the ``{"Result": …}`` callback (reference §7,
 import dataclasses
 import datetime as dt
 
-from . import clock, validate
+from . import validate
 
 ACCEPTED = 'Accept the service request successfully.'
 PROCESSED = 'The service request is processed successfully.'
@@ -47,7 +47,7 @@ def read(call, api, initiator_field, commands, originator_id=None):
     timeout_url = validate.url(body, 'QueueTimeOutURL')
     result_url = validate.url(body, 'ResultURL')
     validate.text(body, 'Remarks', 100, min_length=2)
-    now = clock.now()
+    now = simulator.now()
     return Order(api=api, initiator=initiator, credential=credential,
         command=command, result_url=result_url, timeout_url=timeout_url,
         originator_conversation_id=(
@@ -92,7 +92,7 @@ def result(order, code, description, transaction_id, parameters=None,
 def failure(simulator, order, code, description, result_type=0):
     "A result without parameters and with a zero-filled TransactionID."
     return result(order, code, description,
-        simulator.ids.placeholder_receipt(clock.now()),
+        simulator.ids.placeholder_receipt(simulator.now()),
         result_type=result_type)
 
 

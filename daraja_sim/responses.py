@@ -2,6 +2,7 @@
 # this repository contains the full copyright notices and license terms.
 """JSON responses."""
 import datetime as dt
+import decimal
 import json
 
 from werkzeug.wrappers import Response
@@ -12,10 +13,12 @@ def _default(value):
         return value.isoformat()
     if isinstance(value, (set, frozenset)):
         return sorted(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
     raise TypeError(f'not JSON serialisable: {value!r}')
 
 
 def json_response(body, status=200):
-    "A JSON response; datetimes are written in ISO 8601."
+    "A JSON response; datetimes in ISO 8601, Decimals as numbers."
     return Response(json.dumps(body, default=_default), status=status,
         mimetype='application/json')

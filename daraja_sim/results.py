@@ -5,7 +5,7 @@ import functools
 
 from . import clock, customers, initiator, validate
 from .errors import invalid
-from .ledger import PAID_IN, REASON_TYPES, money
+from .ledger import PAID_IN, REASON_TYPES, SETTLEMENT, UTILITY, money
 
 # [derived] the reference gives no sample for an unknown transaction.
 NOT_FOUND = (2032, 'The transaction receipt number does not exist.')
@@ -66,7 +66,7 @@ def _status(simulator, order):
     debit, credit = ((customer, organisation) if entry['paid_in']
         else (organisation, customer))
     return initiator.result(order, 0, initiator.PROCESSED,
-        simulator.ids.placeholder_receipt(clock.now()), [
+        simulator.ids.placeholder_receipt(simulator.now()), [
             ('DebitPartyName', debit),
             ('CreditPartyName', credit),
             ('OriginatorConversationID',
@@ -116,9 +116,10 @@ def _reverse(simulator, order):
         else:
             problem = None
             original['reversed'] = True
-            entry = ledger.record(simulator.ids.receipt(clock.now()),
+            now = simulator.now()
+            entry = ledger.record(simulator.ids.receipt(now),
                 'reversal', original['shortcode'], original['amount'],
-                original['phone'], order.received,
+                original['phone'], order.received, now,
                 original=original['receipt'],
                 originator_conversation_id=order.originator_conversation_id,
                 conversation_id=order.conversation_id)
@@ -155,16 +156,19 @@ def balance(call):
 
 
 def _balance(simulator, order):
-    """The shortcode's balances when the result is made: everything it
-    holds is in its Utility Account (the ledger keeps one balance)."""
+    """The shortcode's balances when the result is made: its Utility and
+    Organization Settlement Accounts as the ledger has them, the other
+    accounts at zero (see ``ledger``)."""
     with simulator.lock:
-        utility = simulator.state.ledger.balance(order.fields['party'])
-    value = '&'.join(
-        account_line(name, utility if name == 'Utility Account' else 0)
+        ledger = simulator.state.ledger
+        balances = {name: ledger.balance(order.fields['party'], name)
+            for name in (UTILITY, SETTLEMENT)}
+    value = '&'.join(account_line(name, balances.get(name, 0))
         for name in ACCOUNTS)
+    now = simulator.now()
     return initiator.result(order, '0',
         'The service request is processed successfully',
-        simulator.ids.placeholder_receipt(clock.now()), [
+        simulator.ids.placeholder_receipt(now), [
             ('AccountBalance', value),
-            ('BOCompletedTime', clock.stamp(clock.now())),
+            ('BOCompletedTime', clock.stamp(now)),
             ], result_type='0')

@@ -2,14 +2,16 @@
 # this repository contains the full copyright notices and license terms.
 """The ``Simulator``: configuration, state, and the Python control API."""
 import dataclasses
+import datetime as dt
 import threading
 
-from . import c2b, customers, stk
+from . import bookings, c2b, clock, customers, statement, stk
 from .app import Application
 from .callbacks import Dispatcher, Scheduler
 from .faults import Faults
 from .ids import Ids
 from .keys import KeyPair
+from .ledger import ACCOUNTS, UTILITY
 from .server import Server
 from .state import State
 
@@ -31,9 +33,10 @@ class Simulator:
     and C2B notifications follow the same delay).  ``b2c_float`` is the
     opening balance of the B2C shortcode.  ``c2b_validation`` says whether
     external validation is enabled for the shortcode (the ValidationURL is
-    called).  ``key_file`` keeps the key pair across runs (created when
-    missing); without it a key pair is generated once per process.
-    ``seed`` makes identifiers repeatable.
+    called).  ``charges`` takes Safaricom's tariff on every transaction
+    (see ``tariff``).  ``key_file`` keeps the key pair across runs
+    (created when missing); without it a key pair is generated once per
+    process.  ``seed`` makes identifiers repeatable.
     """
 
     def __init__(self, consumer_key=DEFAULT_CONSUMER_KEY,
@@ -45,7 +48,7 @@ class Simulator:
             answer_delay=0.0, token_lifetime=3599,
             check_timestamp_minutes=None, b2c_float=1_000_000,
             organization_name='Daraja Simulator', c2b_validation=True,
-            key_file=None, seed=None):
+            charges=True, key_file=None, seed=None):
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.shortcode = str(shortcode)
@@ -60,6 +63,8 @@ class Simulator:
         self.b2c_float = b2c_float
         self.organization_name = organization_name
         self.c2b_validation = c2b_validation
+        self.charges = charges
+        self.clock_offset = dt.timedelta(0)
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
         self.keys = KeyPair.from_file(key_file) if key_file else (
@@ -73,7 +78,8 @@ class Simulator:
         self._server = None
 
     def _new_state(self):
-        return State({self.shortcode: 0, self.b2c_shortcode: self.b2c_float})
+        return State({self.shortcode: 0, self.b2c_shortcode: self.b2c_float},
+            self.ids.receipt, self.charges)
 
     @property
     def collection_shortcodes(self):
@@ -110,9 +116,11 @@ class Simulator:
     # Control
 
     def reset(self):
-        "Forget all state, faults and logs; keep credentials and keys."
+        """Forget all state, faults and logs, and go back to real time;
+        keep credentials, keys and settings."""
         with self.lock:
             self.scheduler.clear()
+            self.clock_offset = dt.timedelta(0)
             self.faults = Faults()
             self.state = self._new_state()
             self._changed.notify_all()
@@ -121,6 +129,32 @@ class Simulator:
         "Change fault switches (see ``daraja_sim.faults``); others stay."
         with self.lock:
             self.faults.update(**faults)
+
+    def now(self):
+        "The simulator's time in Nairobi: real time moved by ``set_clock``."
+        return clock.now() + self.clock_offset
+
+    def set_clock(self, now=None, offset=None):
+        """Move the simulator's time: to ``now`` (a Nairobi time, see
+        ``clock.parse_nairobi``) from which it runs on, or by ``offset``
+        seconds from real time; neither: back to real time.  Transactions,
+        receipts and results take this time, the logs keep real time.
+        Return the new time."""
+        if now is not None and offset is not None:
+            raise ValueError('give now or offset, not both')
+        if now is not None:
+            moved = clock.parse_nairobi(now) - clock.now()
+        else:
+            moved = dt.timedelta(seconds=float(offset or 0))
+        with self.lock:
+            self.clock_offset = moved
+        return self.now()
+
+    def set_charges(self, charges):
+        "Take Safaricom's charges on the transactions from now on, or not."
+        with self.lock:
+            self.charges = bool(charges)
+            self.state.ledger.charges = self.charges
 
     def set_customer(self, phone, outcome):
         "Make ``phone`` answer with ``outcome`` (None: back to its suffix)."
@@ -143,6 +177,21 @@ class Simulator:
         payment = c2b.Payment(str(shortcode or self.shortcode), command,
             int(amount), customers.normalise(phone), bill_ref_number)
         return c2b.pay(self, payment, wait=True)
+
+    def book(self, transactions):
+        """Book completed transactions straight into the ledger at the
+        times given, without requests or callbacks; return their entries
+        (see ``bookings``)."""
+        return bookings.book(self, transactions)
+
+    def sweep(self, shortcode=None, amount=None, when=None):
+        """Move ``amount`` (default: all of it) of the Utility balance of
+        ``shortcode`` (default: the paybill) to its Organization Settlement
+        Account at ``when`` (default: now); return the sweep."""
+        when = self.now() if when is None else clock.parse_nairobi(when)
+        with self.lock:
+            return self.state.ledger.sweep(
+                self._known_shortcode(shortcode), when, amount)
 
     def invalidate_tokens(self):
         "Make every access token issued so far invalid."
@@ -206,11 +255,51 @@ class Simulator:
         "The certificate to encrypt SecurityCredentials with (PEM bytes)."
         return self.keys.certificate_pem
 
-    def statement_csv(self, shortcode=None):
-        "The org-portal statement of ``shortcode`` (default: the paybill)."
+    def _known_shortcode(self, shortcode):
+        shortcode = str(shortcode or self.shortcode)
+        if shortcode not in self.state.ledger.shortcodes():
+            raise ValueError(f'{shortcode} is not a shortcode of the '
+                'simulator (payments to the till are on the statement of '
+                'its store number)')
+        return shortcode
+
+    def _statement(self, shortcode, start, end, account):
+        "The statement's header and lines (see ``statement_csv``)."
+        start = clock.parse_nairobi(start) if start else None
+        end = clock.parse_nairobi(end, end_of_day=True) if end else None
+        if start and end and start > end:
+            raise ValueError('the period ends before it starts')
+        if account not in ACCOUNTS:
+            raise ValueError(f'account must be one of {ACCOUNTS}')
+        reported = self.now()
         with self.lock:
-            return self.state.ledger.statement_csv(
-                str(shortcode or self.shortcode))
+            shortcode = self._known_shortcode(shortcode)
+            lines = self.state.ledger.statement(shortcode, account, start,
+                end)
+        times = [line['time'] for line in lines.lines] or [reported]
+        return statement.Header(self.organization_name, shortcode, account,
+            start or times[0].replace(hour=0, minute=0, second=0,
+                microsecond=0),
+            end or max(times[-1], reported), reported), lines
+
+    def statement_csv(self, shortcode=None, start=None, end=None,
+            account=UTILITY, **form):
+        """The org-portal statement of one account (default: the Utility
+        Account) of ``shortcode`` (default: the paybill) for the lines
+        completed from ``start`` to ``end`` (Nairobi, see
+        ``clock.parse_nairobi``; default: all), as CSV text; ``form`` is
+        what ``statement.Form`` takes (mask, minus, charge_receipt)."""
+        return statement.to_csv(
+            *self._statement(shortcode, start, end, account),
+            statement.Form(**form))
+
+    def statement_xlsx(self, shortcode=None, start=None, end=None,
+            account=UTILITY, **form):
+        """The same statement as the portal's Excel file (bytes); ``form``
+        adds ``date_cells``: times as date cells rather than text."""
+        return statement.to_xlsx(
+            *self._statement(shortcode, start, end, account),
+            statement.Form(**form))
 
     def snapshot(self):
         "Everything ``GET /__sim__/state`` shows."
@@ -232,5 +321,7 @@ class Simulator:
                     'initiator_name': self.initiator_name,
                     'answer_delay': self.answer_delay,
                     'token_lifetime': self.token_lifetime,
+                    'charges': self.charges,
+                    'clock_offset': self.clock_offset.total_seconds(),
                     },
                 }

@@ -61,7 +61,7 @@ def _merchant(simulator, body):
         raise merchant('Wrong credentials')
     minutes = simulator.check_timestamp_minutes
     if minutes is not None and (
-            abs(clock.now() - when) > dt.timedelta(minutes=minutes)):
+            abs(simulator.now() - when) > dt.timedelta(minutes=minutes)):
         raise invalid('Timestamp')
     return shortcode
 
@@ -78,7 +78,7 @@ def push(call):
     callback_url = validate.url(body, 'CallBackURL')
     reference = validate.text(body, 'AccountReference', 12)
     validate.text(body, 'TransactionDesc', 13, optional=True)
-    now = clock.now()
+    now = simulator.now()
     credit_party = shortcode if kind == PAYBILL else simulator.till_number
     prompt = Prompt(
         checkout_request_id=simulator.ids.checkout_request_id(now, phone),
@@ -143,11 +143,13 @@ def _finish(simulator, checkout_request_id, result, wait):
             del state.locked_phones[prompt.phone]
         entry = None
         if result[0] == 0:
-            prompt.receipt = simulator.ids.receipt(clock.now())
+            now = simulator.now()
+            prompt.receipt = simulator.ids.receipt(now)
             entry = state.ledger.record(prompt.receipt, 'stk',
                 prompt.shortcode, prompt.amount, prompt.phone,
-                prompt.created, account=prompt.account_reference,
+                prompt.created, now, account=prompt.account_reference,
                 party=prompt.party_b,
+                transaction_type=prompt.transaction_type,
                 checkout_request_id=checkout_request_id,
                 merchant_request_id=prompt.merchant_request_id)
         balance_item = simulator.faults.stk_balance_item

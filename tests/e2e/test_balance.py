@@ -63,12 +63,14 @@ def test_check_balance(account, simulator):
     simulator.c2b_payment(PHONE, 66, 'INV-2')
     callback = check_balance(account, simulator)
     assert callback['kind'] == 'balance'
-    assert account.balance_utility == Decimal('1300.00')
+    # 1234 + 66 less the Business Pay Bill Charge of 15 on 1234 (the
+    # simulator's tariff; 66 is in the free band)
+    assert account.balance_utility == Decimal('1285.00')
     assert account.balance_working == Decimal('0.00')
     assert account.balance_error is None
     lines = account.balance_accounts.splitlines()
     assert len(lines) == 5
-    assert lines[2].startswith('Utility Account: KES 1300.00 available')
+    assert lines[2].startswith('Utility Account: KES 1285.00 available')
     # BOCompletedTime is Nairobi time, stored as UTC
     now = dt.datetime.utcnow()
     assert abs(account.balance_reported_at - now) < dt.timedelta(minutes=5)
@@ -119,11 +121,11 @@ def test_forged_balance_result(account, simulator, tryton_url):
     # The genuine result of the first request, once a second one was sent
     simulator.c2b_payment(PHONE, 500, 'INV-3')
     second = check_balance(account, simulator)['json']
-    assert account.balance_utility == Decimal('500.00')
+    assert account.balance_utility == Decimal('495.00')  # less the charge
     requests.post(balance_url(tryton_url, account), json=first)
     assert wait_for(lambda: len(events('rejected')) == 3)
     account.reload()
-    assert account.balance_utility == Decimal('500.00')
+    assert account.balance_utility == Decimal('495.00')
     assert second['Result']['ConversationID'] != (
         first['Result']['ConversationID'])
 

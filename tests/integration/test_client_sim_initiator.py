@@ -236,8 +236,10 @@ def test_account_balance(api, sim):
         'Charges Paid Account', 'Organization Settlement Account']
     utility = balances['Utility Account']
     assert utility.currency == 'KES'
-    assert utility.current == utility.available == Decimal(
-        sim.b2c_float - 250)
+    # less the B2C Payment Charge the simulator took (its tariff)
+    charge, = [e['charge'] for e in sim.ledger if e['kind'] == 'b2c']
+    assert utility.current == utility.available == (
+        sim.b2c_float - 250 - charge)
     assert utility.reserved == utility.uncleared == 0
     assert balances['Working Account'].current == 0
     assert result.completed_at.utcoffset() == dt.timedelta(0)

@@ -2,12 +2,17 @@
 # this repository contains the full copyright notices and license terms.
 """The ``/__sim__/`` control API over HTTP, and the statement export."""
 import csv
+import datetime as dt
 import io
 
+import openpyxl
 import requests
 from cryptography import x509
 
 from daraja_sim import Simulator
+
+NAIROBI = dt.timezone(dt.timedelta(hours=3))
+B2C = '/mpesa/b2c/v3/paymentrequest'
 
 COLUMNS = ['Receipt No.', 'Completion Time', 'Initiation Time', 'Details',
     'Transaction Status', 'Paid In', 'Withdrawn', 'Balance',
@@ -83,35 +88,140 @@ def test_certificate(sim):
     assert response.content == sim.certificate_pem
 
 
-def test_statement_csv(daraja):
+def _statement(sim, query=''):
+    "The statement over HTTP: (response, preamble rows, rows as dicts)"
+    response = _control(sim, f'statement.csv{query}')
+    assert response.status_code == 200, response.text
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[6] == COLUMNS
+    return response, rows[:6], [dict(zip(COLUMNS, r)) for r in rows[7:]]
+
+
+def test_statement_csv(daraja, listener):
+    """What the APIs did is on the statement: STK and C2B receipts with
+    their charges, a reversal, and on the B2C shortcode's a payout"""
     first = daraja.pay(amount=1500)
     second = daraja.pay(phone='254708374150', amount=20)
     result = daraja.post('/mpesa/reversal/v1/request', daraja.initiator_body(
             CommandID='TransactionReversal', TransactionID=second,
             Amount=20, ReceiverParty='174379', RecieverIdentifierType='11'))
     assert result.status_code == 200
-    daraja.listener.wait(3)
-    response = _control(daraja.sim, 'statement.csv')
+    listener.wait(3)
+    paid = _control(daraja.sim, 'c2b', {'phone': '0708374149',
+            'amount': 300, 'bill_ref_number': 'ACC-1'}).json()['entry']
+    daraja.post(B2C, daraja.b2c_body(Amount=150))
+    listener.wait(4)
+    response, preamble, rows = _statement(daraja.sim)
     assert response.headers['Content-Type'].startswith('text/csv')
-    rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0] == COLUMNS
-    reversal, paid_second, paid_first = [dict(zip(COLUMNS, r))
-        for r in rows[1:]]
-    expected = {
-        'Receipt No.': first, 'Paid In': '1,500.00', 'Withdrawn': '',
-        'Balance': '1,500.00', 'A/C No.': 'INV-0001',
-        'Transaction Status': 'Completed', 'Reason Type': 'Pay Utility',
-        }
-    assert {k: paid_first[k] for k in expected} == expected
+    disposition = response.headers['Content-Disposition']
+    assert disposition.startswith(
+        'attachment; filename="ORG_174379_Utility Account_Completed_')
+    assert disposition.endswith('.csv"')
+    assert preamble[1] == ['Short Code:', '174379']
+    assert preamble[5][:4] == ['Opening Balance:', '0.00',
+        'Closing Balance:', '1,780.00']
+    c2b_charge, c2b, reversal, paid_second, charge, paid_first = rows
+    assert (paid_first['Receipt No.'], paid_first['Paid In'],
+        paid_first['Reason Type'], paid_first['A/C No.']) == (
+        first, '1,500.00', 'Pay Utility', 'INV-0001')
     assert paid_first['Other Party Info'].startswith('25470****149 - ')
-    assert 'Acc. INV-0001' in paid_first['Details']
-    assert len(paid_first['Completion Time']) == 19
-    assert paid_second['Balance'] == '1,520.00'
-    assert reversal['Withdrawn'] == '-20.00'
-    assert reversal['Linked Transaction ID'] == second
-    assert reversal['Balance'] == '1,500.00'
-    b2c = _control(daraja.sim, 'statement.csv?shortcode=600000').text
-    assert b2c.splitlines() == [','.join(COLUMNS)]
+    assert (charge['Linked Transaction ID'], charge['Withdrawn']) == (
+        first, '-15.00')
+    assert paid_second['Balance'] == '1,505.00'
+    assert (reversal['Linked Transaction ID'], reversal['Withdrawn'],
+        reversal['Balance']) == (second, '-20.00', '1,485.00')
+    assert (c2b['Receipt No.'], c2b['Reason Type'], c2b['Balance']) == (
+        paid['receipt'], 'Pay Bill Online', '1,785.00')
+    assert c2b_charge['Withdrawn'] == '-5.00'
+    _, preamble, (payout_charge, payout) = _statement(
+        daraja.sim, '?shortcode=600000&minus=0')
+    assert (payout['Withdrawn'], payout_charge['Withdrawn']) == (
+        '150.00', '5.00')
+    assert payout['Reason Type'] == 'Business Payment to Customer via API'
+    assert preamble[5][3] == '999,845.00'
+
+
+def test_statement_parameters(daraja):
+    "The period, the forms and the XLSX file; a wrong parameter is a 400"
+    sim = daraja.sim
+    sim.book([{'kind': 'c2b', 'amount': 700, 'phone': '254708374149',
+                'time': '2026-11-02 10:00:00'},
+            {'kind': 'c2b', 'amount': 90, 'phone': '254708374149',
+                'time': '2026-11-03 10:00:00'}])
+    _, preamble, rows = _statement(sim,
+        '?from=2026-11-03&to=03-11-2026 23:59:59&mask=0')
+    assert preamble[3][2:] == ['03-11-2026 00:00:00', 'To',
+        '03-11-2026 23:59:59']
+    assert preamble[5][1] == '690.00'
+    row, = rows
+    assert row['Other Party Info'].startswith('254708374149 - ')
+    response = _control(sim, 'statement.xlsx?date_cells=1&to=2026-11-30')
+    assert response.status_code == 200
+    assert response.headers['Content-Type'] == (
+        'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet')
+    assert response.headers['Content-Disposition'].endswith('.xlsx"')
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    assert sheet['A7'].value == 'Receipt No.'
+    assert sheet['B8'].value == dt.datetime(2026, 11, 3, 10)
+    for query, words in [
+            ('?mask=perhaps', 'mask must be 1 or 0'),
+            ('?masked=0', 'unknown parameters: masked'),
+            ('?date_cells=1', 'date_cells is for statement.xlsx'),
+            ('?shortcode=123', 'not a shortcode'),
+            ('?from=yesterday', 'is not a time'),
+            ('?charge_receipt=both', 'charge_receipt must be one of'),
+            ('?account=Float Account', 'account must be one of')]:
+        response = _control(sim, f'statement.csv{query}')
+        assert response.status_code == 400, query
+        assert words in response.json()['error']
+
+
+def test_clock(daraja):
+    """The clock control moves the simulator's time: transactions and
+    receipts take it; reset goes back to real time"""
+    sim = daraja.sim
+    moved = _control(sim, 'clock', {'now': '2026-11-15 10:00:00'}).json()
+    assert moved['now'].startswith('2026-11-15T10:00:0')
+    receipt = daraja.pay(amount=5)
+    entry, = sim.ledger
+    assert entry['receipt'] == receipt and receipt.startswith('UKF')
+    assert (entry['time'] - dt.datetime(2026, 11, 15, 10, tzinfo=NAIROBI)
+        ) < dt.timedelta(minutes=1)
+    assert _control(sim, 'clock', {'offset': -86_400}).json()['offset'] == (
+        -86_400)
+    for body in [{'offset': 'x'}, {'now': 'soon'},
+            {'now': '2026-11-15', 'offset': 1}, {'then': 1}]:
+        assert _control(sim, 'clock', body).status_code == 400
+    _control(sim, 'reset', {})
+    assert _control(sim, 'clock').json()['offset'] == 0
+
+
+def test_settings_sweep_and_transactions(sim):
+    """Charges off, bookings at chosen times (all or none), a sweep"""
+    assert _control(sim, 'settings').json() == {'charges': True}
+    assert _control(sim, 'settings', {'charges': False}).json() == {
+        'charges': False}
+    assert _control(sim, 'settings', {'charges': 'no'}).status_code == 400
+    bookings = [{'kind': 'stk', 'amount': 5000, 'phone': '0708374149',
+            'account': 'INV-7', 'time': '2026-11-01 08:00:00'},
+        {'kind': 'c2b', 'amount': 3000, 'phone': '254708374149',
+            'time': '2026-11-02 08:00:00'}]
+    refused = _control(sim, 'transactions', {'transactions': bookings + [
+                {'kind': 'c2b', 'amount': 0, 'phone': '254708374149'}]})
+    assert refused.status_code == 400
+    assert refused.json()['error'] == (
+        'booking 2: Bad Request - Invalid amount')
+    assert sim.ledger == []
+    booked = _control(sim, 'transactions', {'transactions': bookings})
+    assert len(booked.json()['receipts']) == 2
+    swept = _control(sim, 'sweep', {'time': '2026-11-01 20:00:00'}).json()
+    assert swept['amount'] == 5000
+    assert _control(sim, 'sweep', {'amount': 3000.01}).status_code == 400
+    assert _control(sim, 'sweep', {'amount': 'all'}).status_code == 400
+    _, _, rows = _statement(sim)
+    assert [r['Receipt No.'] for r in rows] == [
+        booked.json()['receipts'][1], swept['receipt'],
+        booked.json()['receipts'][0]]
 
 
 def test_c2b_payment_and_tokens(daraja, listener):
