@@ -10,6 +10,7 @@ import time
 from sql import For, Literal
 
 from trytond import backend
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, TransactionError
 
 from .daraja.times import NAIROBI
@@ -123,3 +124,10 @@ def company_domain():
     company when there is none (a cron registered for no company)"""
     company = Transaction().context.get('company')
     return [('company', '=', company)] if company else []
+
+
+def search_in(Model, name, values, domain):
+    """The records of Model in domain whose field name has one of values,
+    searched by slices of values: one query per slice, not per value"""
+    for values in grouped_slice(sorted(values), backend.MAX_QUERY_PARAMS):
+        yield from Model.search(domain + [(name, 'in', list(values))])

@@ -2,18 +2,21 @@
 # this repository contains the full copyright notices and license terms.
 """The org-portal statement imported with ``account_statement``: format
 *M-Pesa Org Portal* of the import wizard, the statement on the journal set
-on the M-Pesa account of its shortcode, and its lines against the payments
-the ledger settled, the charges and the sweeps."""
-from trytond import backend
+on the M-Pesa account of its shortcode, what it shows that the ledger
+lacks recovered, and its lines against the payments the ledger settled,
+the charges and the sweeps."""
+import datetime as dt
+from decimal import Decimal
+
 from trytond.i18n import gettext
-from trytond.model import fields
+from trytond.model import ModelView, fields
 from trytond.modules.account_statement.exceptions import ImportStatementError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.tools import grouped_slice
 
 from . import portal_statement
-from .common import nairobi_date
+from .common import nairobi_date, search_in
+from .recover import recover
 
 # The origin's information keys (statement.xml) by Row attribute
 INFORMATION = {
@@ -33,13 +36,6 @@ ACCOUNT_DOMAIN = [
     ('type', '!=', None),
     ('closed', '!=', True),
     ]
-
-
-def search_in(Model, name, values, domain):
-    """The records of Model in domain whose field name has one of values,
-    searched by slices of values"""
-    for values in grouped_slice(sorted(values), backend.MAX_QUERY_PARAMS):
-        yield from Model.search(domain + [(name, 'in', list(values))])
 
 
 class Account(metaclass=PoolMeta):
@@ -93,12 +89,14 @@ class StatementImport(metaclass=PoolMeta):
         yield self.mpesa_statement(parsed, account)
 
     def do_import_(self, action):
-        "Import, then give the M-Pesa origins the lines their rows tell"
+        """Import, then recover what the M-Pesa statement shows that the
+        ledger lacks and give its origins their lines, in the wizard's
+        transaction"""
         pool = Pool()
         Statement = pool.get('account.statement')
         action, data = super().do_import_(action)
         if self.start.file_format == 'mpesa':
-            Statement.mpesa_create_lines(Statement.browse(data['res_id']))
+            Statement.mpesa_set_lines(Statement.browse(data['res_id']))
         return action, data
 
     def mpesa_account(self, parsed):
@@ -125,7 +123,8 @@ class StatementImport(metaclass=PoolMeta):
 
     def mpesa_statement(self, parsed, account):
         """The unsaved statement of the rows not imported yet in the
-        account's journal; its balances are those around them"""
+        account's journal; its balances are those around them, its period
+        the file's"""
         pool = Pool()
         Statement = pool.get('account.statement')
         journal = account.statement_journal
@@ -136,7 +135,7 @@ class StatementImport(metaclass=PoolMeta):
             raise ImportStatementError(gettext(
                     'account_mpesa.msg_statement_already_imported',
                     shortcode=parsed.shortcode,
-                    statements=', '.join(sorted(imported.values()))))
+                    statements=', '.join(sorted(set(imported.values())))))
         rows = [parsed.rows[i] for i in new]
         before = parsed.rows[:new[0]] if new else parsed.rows
         after = parsed.rows[new[-1] + 1:] if new else ()
@@ -147,6 +146,7 @@ class StatementImport(metaclass=PoolMeta):
                         f"{nairobi_date(parsed.start)}"
                         f" - {nairobi_date(parsed.end)}"])),
             date=nairobi_date(parsed.end),
+            mpesa_start=parsed.start, mpesa_end=parsed.end,
             start_balance=parsed.opening + sum(r.amount for r in before),
             end_balance=parsed.closing - sum(r.amount for r in after),
             total_amount=sum(r.amount for r in rows),
@@ -180,80 +180,145 @@ class StatementImport(metaclass=PoolMeta):
             information=information)
 
 
+def origin_row(origin):
+    """The ``portal_statement.Row`` the origin was imported from: its
+    columns read back from its information"""
+    information = origin.information or {}
+    value = {name: information.get(key, '')
+        for name, key in INFORMATION.items()}
+    completed = value['completed'] or dt.datetime.combine(
+        origin.date, dt.time())
+    amount = Decimal(origin.amount)
+    return portal_statement.Row(
+        line=0, receipt=origin.number or '', completed=completed,
+        initiated=value['initiated'] or None,
+        details=origin.description or '', status='Completed',
+        paid_in=max(amount, 0), withdrawn=max(-amount, 0),
+        balance=value['balance'] if value['balance'] != '' else None,
+        balance_confirmed='', reason_type=value['reason_type'],
+        other_party=value['other_party'],
+        linked_transaction=value['linked_transaction'],
+        account_number=value['account_number'])
+
+
 class Statement(metaclass=PoolMeta):
     __name__ = 'account.statement'
 
+    mpesa_start = fields.DateTime(
+        "M-Pesa Period Start", readonly=True,
+        states={
+            'invisible': ~Eval('mpesa_start'),
+            },
+        help="The start of the period of the org-portal statement file.")
+    mpesa_end = fields.DateTime(
+        "M-Pesa Period End", readonly=True,
+        states={
+            'invisible': ~Eval('mpesa_start'),
+            },
+        help="The end of the period of the org-portal statement file.")
+
     @classmethod
-    def mpesa_create_lines(cls, statements):
-        """Create the lines of the draft M-Pesa origins without lines: a
-        receipt the ledger settled a payment with is set against that
-        payment (its clearing account is cleared when the statement is
-        validated); a charge goes to the charges account and a sweep to
-        the sweep account of the M-Pesa account.  Other origins keep
-        their pending amount.  The caller commits."""
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'mpesa_set_lines': {
+                    'invisible': ((Eval('state') != 'draft')
+                        | ~Eval('mpesa_start')),
+                    'depends': ['state', 'mpesa_start'],
+                    },
+                })
+
+    @classmethod
+    def mpesa_accounts(cls, statements):
+        """The M-Pesa account by statement id of the statements whose
+        journal is the statement journal of one"""
+        Account = Pool().get('account.payment.mpesa.account')
+        accounts = {}
+        for account in Account.search([
+                    ('statement_journal', 'in',
+                        list({s.journal.id for s in statements})),
+                    ], order=[('id', 'DESC')]):
+            accounts[account.company.id, account.statement_journal.id] = (
+                account)
+        return {s.id: accounts[s.company.id, s.journal.id]
+            for s in statements
+            if (s.company.id, s.journal.id) in accounts}
+
+    @classmethod
+    @ModelView.button
+    def mpesa_set_lines(cls, statements):
+        """Recover what the draft M-Pesa statements show that the ledger
+        lacks, then give their origins without lines the lines their rows
+        tell: an accountant presses it again once the receipts left
+        Unmatched or in review are settled.  The caller commits."""
         pool = Pool()
-        Account = pool.get('account.payment.mpesa.account')
+        Origin = pool.get('account.statement.origin')
         Line = pool.get('account.statement.line')
+        accounts = cls.mpesa_accounts(statements)
         lines = []
         for statement in statements:
-            if statement.state != 'draft':
+            account = accounts.get(statement.id)
+            if statement.state != 'draft' or account is None:
                 continue
-            accounts = Account.search([
-                    ('company', '=', statement.company.id),
-                    ('statement_journal', '=', statement.journal.id),
-                    ], limit=1)
-            if not accounts:
-                continue
-            account, = accounts
-            origins = [o for o in statement.origins if not o.lines]
-            settled = cls.mpesa_settled(account, origins)
-            for origin in origins:
+            waiting = Origin.search([
+                    ('statement', '=', statement.id),
+                    ('lines', '=', None),
+                    ], order=[('id', 'ASC')])
+            rows = [origin_row(o) for o in waiting]
+            recover(account, rows)
+            records = ledger_records(account, rows)
+            for origin, row in zip(waiting, rows):
                 line = cls.mpesa_line(
-                    account, origin, settled.get(origin.number))
+                    account, origin, row, records.get(row.receipt))
                 if line:
                     lines.append(line)
         Line.save(lines)
 
     @staticmethod
-    def mpesa_settled(account, origins):
-        """The payment by receipt number that the ledger of account settled
-        with the origins' receipts"""
-        Ledger = Pool().get('account.payment.mpesa.transaction')
-        receipts = {o.number for o in origins}
-        return {r.receipt: r.payment
-            for r in search_in(Ledger, 'receipt', receipts, [
-                    ('account', '=', account.id),
-                    ('state', '=', 'matched'),
-                    ('payment.state', '=', 'succeeded'),
-                    ])}
-
-    @staticmethod
-    def mpesa_line(account, origin, payment):
-        """The unsaved line of the origin, or None when nothing tells its
-        account: the payment's clearing account when the payment is of the
-        same amount and direction, else by the kind of row"""
+    def mpesa_line(account, origin, row, record):
+        """The unsaved line of the origin of the row, or None when nothing
+        tells its account: a charge goes to the charges account, a sweep
+        to the sweep account; the receipt of a ledger record against the
+        payment it settled (its clearing account), or the clearing account
+        when it was posted elsewhere, when the amounts agree"""
         Line = Pool().get('account.statement.line')
         line = Line(
             statement=origin.statement, origin=origin, number=origin.number,
             date=origin.date, amount=origin.amount,
             description=origin.description)
-        direction = 'receivable' if origin.amount > 0 else 'payable'
+        kind = row.kind
+        if kind in {'charge', 'sweep'}:
+            line.account = (account.charges_account if kind == 'charge'
+                else account.sweep_account)
+            return line if line.account else None
+        if (record is None or record.state not in {'matched', 'reversed'}
+                or record.amount != abs(row.amount)):
+            return None
+        payment = record.payment
         if payment:
             clearing = payment.journal.clearing_account
-            if (clearing and payment.kind == direction
-                    and payment.amount == abs(origin.amount)
+            direction = 'receivable' if row.amount > 0 else 'payable'
+            if (clearing and payment.state == 'succeeded'
+                    and payment.kind == direction
+                    and payment.amount == abs(row.amount)
                     and not payment.clearing_reconciled):
                 line.related_to = payment
                 line.party = payment.party
                 line.account = clearing
                 return line
             return None
-        kind = portal_statement.row_kind(
-            origin.amount,
-            (origin.information or {}).get('mpesa_reason_type', ''),
-            origin.description or '')
-        line.account = {
-            'charge': account.charges_account,
-            'sweep': account.sweep_account,
-            }.get(kind)
-        return line if line.account else None
+        if record.c2b_move and row.amount > 0:
+            journal = account.mpesa_journal
+            line.account = journal.clearing_account if journal else None
+            return line if line.account else None
+        return None
+
+
+def ledger_records(account, rows):
+    """The ledger records of the account by receipt of the rows that are
+    neither charges nor sweeps"""
+    Ledger = Pool().get('account.payment.mpesa.transaction')
+    receipts = {r.receipt for r in rows if r.kind not in {'charge', 'sweep'}}
+    return {r.receipt: r for r in search_in(Ledger, 'receipt', receipts, [
+                ('account', '=', account.id),
+                ])}
