@@ -16,7 +16,8 @@ from functools import partial
 
 import pytest
 
-from e2e.scenario import MODULES, SHORTCODE, release_database, setup_books
+from e2e.scenario import (
+    MODULES, SHORTCODE, release_database, setup_books, setup_statement)
 import test_matching
 from test_settlement import collection, outcome, payout, settle
 from trytond.modules.account_mpesa import portal_statement
@@ -29,39 +30,6 @@ HEADER = [
     'Linked Transaction ID', 'A/C No.']
 OPENING = Decimal('10000')
 books = test_matching.books
-
-
-def setup_statement(config):
-    "A statement journal, a charges and a sweep account on the M-Pesa account"
-    from proteus import Model
-
-    Account = Model.get('account.account', config=config)
-    cash, = Account.find([('code', '=', '1.1.9')])
-    utility = Account(
-        parent=cash.parent, name="M-Pesa Utility Account", code='1.1.8',
-        type=cash.type)
-    utility.save()
-    transfer = Account(
-        parent=cash.parent, name="M-Pesa Sweeps", code='1.1.7',
-        type=cash.type, reconcile=True)
-    transfer.save()
-    expense, = Account.find([('type.expense', '=', True)], limit=1)
-    Journal = Model.get('account.journal', config=config)
-    journal = Journal(name="M-Pesa Statement", type='statement')
-    journal.save()
-    Currency = Model.get('currency.currency', config=config)
-    kes, = Currency.find([('code', '=', 'KES')])
-    StatementJournal = Model.get('account.statement.journal', config=config)
-    statement_journal = StatementJournal(
-        name="M-Pesa Utility", journal=journal, account=utility,
-        currency=kes, validation='balance')
-    statement_journal.save()
-    MpesaAccount = Model.get('account.payment.mpesa.account', config=config)
-    mpesa_account, = MpesaAccount.find([])
-    mpesa_account.statement_journal = statement_journal
-    mpesa_account.charges_account = expense
-    mpesa_account.sweep_account = transfer
-    mpesa_account.save()
 
 
 @pytest.fixture(scope='module')
@@ -161,12 +129,13 @@ def portal_csv(rows, closing=None, header=HEADER, opening=OPENING,
 
 def portal_xlsx(rows):
     """The statement as an Excel file: date cells and Excel serials,
-    numbers, Withdrawn without a minus"""
+    numbers, Withdrawn without a minus, the empty cells at the end of a
+    row left out"""
     import openpyxl
 
     after, balance = balances(rows, OPENING)
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet()
     for line in preamble(OPENING, balance):
         sheet.append(line)
     sheet.append(HEADER)

@@ -211,7 +211,8 @@ def csv_lines(data):
 
 
 def xlsx_lines(data):
-    "The cells of each row of the workbook's first sheet"
+    """The cells of each row of the workbook's first sheet; a row whose last
+    cells are empty is given them (Excel leaves them out of the file)"""
     import openpyxl
 
     try:
@@ -219,9 +220,11 @@ def xlsx_lines(data):
             io.BytesIO(data), read_only=True, data_only=True)
         try:
             sheet = workbook.worksheets[0]
-            return [list(r) for r in sheet.iter_rows(values_only=True)]
+            lines = [list(r) for r in sheet.iter_rows(values_only=True)]
         finally:
             workbook.close()
+        width = max(map(len, lines), default=0)
+        return [line + [None] * (width - len(line)) for line in lines]
     except (zipfile.BadZipFile, KeyError, IndexError, ValueError, TypeError,
             OSError) as exception:
         raise StatementFileError('xlsx', 1) from exception

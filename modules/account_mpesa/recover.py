@@ -5,13 +5,13 @@ becomes an outcome with source 'statement' (``outcome.from_statement``)
 and goes the way of every outcome.  The statement is the last net under
 lost callbacks."""
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import replace
 
 from trytond.i18n import gettext
 from trytond.pool import Pool
 
-from .common import lock_rows, search_in
+from .common import lock_rows, select_in
 from .matching import normalise
 from .outcome import from_statement
 from .portal_statement import phone_fits
@@ -42,14 +42,17 @@ def recover(account, rows):
     Payment = pool.get('account.payment')
     rows = {r.receipt: r for r in rows
         if r.kind not in {'charge', 'sweep'}}
-    for record in search_in(Ledger, 'receipt', rows, [
-                ('account', '=', account.id),
-                ]):
-        del rows[record.receipt]
+    ledger = Ledger.__table__()
+    for receipt, in select_in(lambda receipts: ledger.select(ledger.receipt,
+                where=(ledger.account == account.id)
+                & ledger.receipt.in_(receipts)), rows):
+        del rows[receipt]
     outcomes = [from_statement(account.id, r)
         for r in sorted(rows.values(), key=lambda r: r.completed)]
-    pushes = pushes_awaiting_receipt(
-        account, [o for o in outcomes if o.kind == 'c2b'])
+    pushes = defaultdict(list)
+    for push in pushes_awaiting_receipt(
+            account, [o for o in outcomes if o.kind == 'c2b']):
+        pushes[push.amount].append(push)
     counts = Counter()
     for outcome in outcomes:
         if outcome.kind != 'c2b':
@@ -61,7 +64,8 @@ def recover(account, rows):
                     reason=outcome.result_desc))
             counts['payout to review'] += 1
             continue
-        candidates = [p for p in pushes if push_fits(p, outcome)]
+        candidates = [p for p in pushes[outcome.amount]
+            if push_fits(p, outcome)]
         if len(candidates) > 1:
             Ledger.record(
                 outcome, None, state='unsettled', found=None,
@@ -72,7 +76,7 @@ def recover(account, rows):
             counts['push to review'] += 1
         elif candidates:
             push, = candidates
-            pushes.remove(push)
+            pushes[outcome.amount].remove(push)
             lock_rows(Payment, [push.id])
             result = Ledger.settle(
                 replace(outcome, kind='stk'), Payment(push.id))

@@ -8,7 +8,6 @@ classified; then what the ledger and the books hold for the period that
 the statement does not show; and the checks that the amounts add up.  The
 differences no rule explains come first: the goal is none."""
 import datetime as dt
-import json
 from collections import Counter
 from decimal import Decimal
 
@@ -16,7 +15,6 @@ from sql import Null
 from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Coalesce
 
-from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.model.exceptions import AccessError
@@ -27,7 +25,8 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
 from . import portal_statement
-from .common import nairobi_date, utc_now
+from .common import create_rows, decimal, nairobi_date, select_in, utc_now
+from .statement import load_information, statements_of
 from .daraja.times import NAIROBI
 
 # The classes of a line, in the order of the report's counts
@@ -70,10 +69,8 @@ MONEY = dict(digits=(16, 2), readonly=True)
 
 
 def money(value):
-    "An amount of the database (a float of SQLite's sums included)"
-    if isinstance(value, float):
-        value = str(value)
-    return Decimal(value or 0).quantize(Decimal('0.01'))
+    "An amount of the database, to the cent"
+    return decimal(value).quantize(Decimal('0.01'))
 
 
 def signed(kind, amount):
@@ -85,22 +82,6 @@ def nairobi_midnight(date):
     "The naive UTC time of the start of the Nairobi date"
     return dt.datetime.combine(date, dt.time(), NAIROBI).astimezone(
         dt.timezone.utc).replace(tzinfo=None)
-
-
-def select_slices(query, ids):
-    """The rows of query(ids) run by slices of the ids: one query per
-    slice, within the backend's limit of parameters"""
-    cursor = Transaction().connection.cursor()
-    for sub_ids in grouped_slice(sorted(ids), backend.MAX_QUERY_PARAMS):
-        cursor.execute(*query(list(sub_ids)))
-        yield from cursor
-
-
-def load_information(value):
-    "The information dict of an origin as the backend returns it"
-    if isinstance(value, dict):
-        return value
-    return json.loads(value) if value else {}
 
 
 class TieOut(ModelSQL, ModelView):
@@ -266,12 +247,15 @@ class TieOut(ModelSQL, ModelView):
         """Tie out again: the lines are made anew from the statements, the
         ledger and the books as they are now.  The caller commits."""
         Line = Pool().get('account.payment.mpesa.tieout.line')
+        line = Line.__table__()
+        cursor = Transaction().connection.cursor()
         for tieout in tieouts:
-            # The lines are the computation's result, never a user's
+            # The lines are the computation's result, never a user's: made
+            # from the values computed here, in bulk, as many as the rows
+            cursor.execute(*line.delete(where=line.tieout == tieout.id))
+            values, lines = tieout._compute()
+            create_rows(Line, [dict(l, tieout=tieout.id) for l in lines])
             with without_check_access():
-                Line.delete(Line.search([('tieout', '=', tieout.id)]))
-                values, lines = tieout._compute()
-                Line.create([dict(l, tieout=tieout.id) for l in lines])
                 cls.write([tieout], values)
 
     def _scope(self):
@@ -338,7 +322,7 @@ class TieOut(ModelSQL, ModelView):
 
         lines = {}
         for origin_id, line_id, amount, moves, related_to, account in (
-                select_slices(lambda ids: line.select(
+                select_in(lambda ids: line.select(
                         line.origin, Min(line.id), Sum(line.amount),
                         Count(line.move), Min(line.related_to),
                         Min(line.account),
@@ -349,7 +333,7 @@ class TieOut(ModelSQL, ModelView):
                 related_to=related_to, account=account)
         rows = []
         for (origin_id, number, date, amount, description, information,
-                statement_id) in select_slices(
+                statement_id) in select_in(
                     lambda ids: origin.join(statement,
                         condition=origin.statement == statement.id).select(
                         origin.id, origin.number, origin.date, origin.amount,
@@ -404,7 +388,7 @@ class TieOut(ModelSQL, ModelView):
         # The reversed transactions of an earlier period: few
         linked = {r['linked'] for r in rows
             if r['kind'] == 'reversal' and r['linked']} - known
-        records += select_slices(lambda receipts: ledger.select(*columns,
+        records += select_in(lambda receipts: ledger.select(*columns,
                 where=(ledger.account == self.account.id)
                 & ledger.receipt.in_(receipts)), linked)
         return {r[1]: dict(
@@ -425,7 +409,7 @@ class TieOut(ModelSQL, ModelView):
         ids = {r['payment'] for r in ledger.values() if r['payment']}
         c2b_moves = {r['c2b_move'] for r in ledger.values() if r['c2b_move']}
         payments = {}
-        for id_, state, kind, amount, move_id, date in select_slices(
+        for id_, state, kind, amount, move_id, date in select_in(
                 lambda ids: payment.join(move, 'LEFT',
                     condition=payment.clearing_move == move.id).select(
                     payment.id, payment.state, payment.kind, payment.amount,
@@ -434,7 +418,7 @@ class TieOut(ModelSQL, ModelView):
             if state == 'succeeded' and move_id:
                 amount = money(amount) * (1 if kind == 'receivable' else -1)
                 payments[id_] = (amount, move_id, date)
-        c2b_dates = dict(select_slices(
+        c2b_dates = dict(select_in(
                 lambda ids: move.select(
                     move.id, move.date, where=move.id.in_(ids)), c2b_moves))
         books = {}
@@ -544,19 +528,10 @@ class TieOut(ModelSQL, ModelView):
     def _on_statements(self, ledger):
         """The name of the statement of the account's journal, by receipt,
         that shows the receipts"""
-        pool = Pool()
-        Origin = pool.get('account.statement.origin')
         journal = self.account.statement_journal
         if not journal or not ledger:
             return {}
-        return {o.number: o.statement.rec_name
-            for receipts in grouped_slice(
-                sorted(ledger), backend.MAX_QUERY_PARAMS)
-            for o in Origin.search([
-                    ('number', 'in', list(receipts)),
-                    ('statement.journal', '=', journal.id),
-                    ('statement.state', '!=', 'cancelled'),
-                    ])}
+        return statements_of(journal.id, ledger)
 
     def _payments_without_receipt(self, first, last, end):
         """The lines of the payments of the account's M-Pesa journals that
@@ -787,3 +762,23 @@ class Statement(metaclass=PoolMeta):
 
 class TieOutReport(CompanyReport):
     __name__ = 'account.payment.mpesa.tieout'
+
+    @classmethod
+    def get_context(cls, records, header, data):
+        context = super().get_context(records, header, data)
+        context['lines_of'] = lines_of
+        return context
+
+
+def lines_of(tieout):
+    """The lines of the tie-out in their order, read by slices: a month has
+    tens of thousands (Tryton checks the ids of a batch for each of its
+    records)"""
+    Line = Pool().get('account.payment.mpesa.tieout.line')
+    line = Line.__table__()
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*line.select(line.id,
+            where=line.tieout == tieout.id,
+            order_by=[line.sequence.asc, line.id.asc]))
+    for ids in grouped_slice([r[0] for r in cursor], 1000):
+        yield from Line.browse(list(ids))
