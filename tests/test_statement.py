@@ -501,6 +501,42 @@ def test_dropped_callbacks_recovered(books):
     assert (tieout.unexplained, tieout.to_do) == (0, 1)
 
 
+def test_reversal_rows(books):
+    """A receipt reversed through the Reversal API and its reversal are two
+    rows, each against its payment; the tie-out explains both"""
+    from dataclasses import replace
+
+    collected = collection(books, amount=2500)
+    assert settle(books, collected, outcome(
+            books, collected, receipt='TLC1000001')) == 'succeeded'
+    reversal = payout(
+        books, amount=2500, refund_of=books.Payment(collected.id))
+    books.Payment.write([reversal], {'mpesa_payout_method': 'reversal'})
+    reversed_ = replace(outcome(books, reversal, receipt='TLC1000009'),
+        kind='reversal')
+    assert settle(books, reversal, reversed_) == 'succeeded'
+    rows = [
+        row('TLC1000001', 5, "Pay Bill Online from 25471****678 - JANE DOE "
+            "Acc. A1", paid_in='2500', reason='Pay Utility',
+            other='25471****678 - JANE DOE', account='A1'),
+        row('TLC1000009', 20, "Reversal of TLC1000001 to 25471****678 - "
+            "JANE DOE", withdrawn='2500', reason='Reversal',
+            other='25471****678 - JANE DOE', linked='TLC1000001'),
+        ]
+    statement, = import_file(books, portal_csv(rows))
+    lines = lines_by_receipt(statement)
+    assert lines['TLC1000001'].related_to == books.Payment(collected.id)
+    assert lines['TLC1000009'].related_to == books.Payment(reversal.id)
+    tieout = tie_out(books, statement)
+    stands = {l.receipt: (l.kind, l.status) for l in tieout.lines}
+    assert stands == {
+        'TLC1000001': ('matched', 'explained'),
+        'TLC1000009': ('reversal', 'explained'),
+        }
+    assert tieout.unexplained == 0
+    statements(books).validate_statement([statement])
+
+
 def test_books_not_on_statement_reported(books):
     """A receipt the ledger and the books hold that the statement does not
     show is an unexplained difference, unless it completed at the end of
@@ -653,3 +689,42 @@ def test_tieout_access(books):
         for button in ['mpesa_tie_out', 'mpesa_set_lines']:
             with pytest.raises(AccessButtonError):
                 getattr(Statement, button)([Statement(statement.id)])
+
+    # An accountant of another company sees none of the shop's tie-outs
+    pool = books.pool
+    Party = pool.get('party.party')
+    Company = pool.get('company.company')
+    other, = Company.create([{
+                'party': Party.create([{'name': "Other Ltd"}])[0].id,
+                'currency': books.company.currency.id}])
+    outsider = user(books, 'outsider', [('account', 'group_account')],
+        company=other)
+    with transaction.set_user(outsider.id), \
+            transaction.set_context(_check_access=True, company=other.id):
+        assert TieOut.search([]) == []
+        Line = pool.get('account.payment.mpesa.tieout.line')
+        assert Line.search([]) == []
+        with pytest.raises(AccessError):
+            TieOut.read([tieout.id], ['unexplained'])
+
+
+def test_tieout_statement_of_another_journal(books):
+    "A statement of another journal is not tied out with the account"
+    from trytond.modules.account_mpesa.exceptions import MpesaTieOutError
+
+    pool = books.pool
+    StatementJournal = pool.get('account.statement.journal')
+    journal, = StatementJournal.copy(
+        [books.account.statement_journal], {'name': "Bank"})
+    statement, = statements(books).create([{
+                'name': "Bank", 'journal': journal.id,
+                'company': books.company.id, 'date': dt.date(2026, 12, 31),
+                'start_balance': 0, 'end_balance': 0,
+                'mpesa_start': dt.datetime(2026, 12, 1),
+                'mpesa_end': dt.datetime(2026, 12, 31)}])
+    TieOut = pool.get('account.payment.mpesa.tieout')
+    tieout, = TieOut.create([{
+                'company': books.company.id, 'account': books.account.id,
+                'statement': statement.id}])
+    with pytest.raises(MpesaTieOutError, match="statement journal"):
+        TieOut.compute([tieout])

@@ -28,6 +28,7 @@ from . import portal_statement
 from .common import create_rows, decimal, nairobi_date, select_in, utc_now
 from .statement import load_information, statements_of
 from .daraja.times import NAIROBI
+from .exceptions import MpesaTieOutError
 
 # The classes of a line, in the order of the report's counts
 KINDS = [
@@ -265,6 +266,11 @@ class TieOut(ModelSQL, ModelView):
         Statement = Pool().get('account.statement')
         if self.statement:
             statement = self.statement
+            if statement.journal != self.account.statement_journal:
+                raise MpesaTieOutError(gettext(
+                        'account_mpesa.msg_tieout_statement_journal',
+                        statement=statement.rec_name,
+                        account=self.account.rec_name))
             start = statement.mpesa_start or nairobi_midnight(statement.date)
             end = ((statement.mpesa_end or start) + dt.timedelta(seconds=1))
             return ([statement], start, end, nairobi_date(start),
