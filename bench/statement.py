@@ -462,9 +462,10 @@ def import_and_tie_out(data, counting, profiler=None):
     tieout_id = timed('tie_out', tie_out)
     with Transaction().start(RUN_DB, 0, readonly=True):
         tieout = TieOut(tieout_id)
-        statement, = Statement.browse(statement_ids)
         result.update(
-            rows=tieout.row_count, lines=len(statement.lines),
+            rows=tieout.row_count,
+            lines=pool.get('account.statement.line').search_count([
+                    ('statement', 'in', statement_ids)]),
             unexplained=tieout.unexplained, to_do=tieout.to_do,
             counts=tieout.counts,
             checks={name: str(getattr(tieout, name)) for name in [
