@@ -401,18 +401,6 @@ def insert_books(rows):
 
 # The child: one size
 
-def start_tryton():
-    from trytond.pool import Pool
-    from trytond.transaction import Transaction
-
-    counting = common.Counting()
-    counting.install()
-    Pool.start()
-    with Transaction().start(RUN_DB, 0, readonly=True):
-        Pool(RUN_DB).init()
-    return counting
-
-
 def import_and_tie_out(data, counting, profiler=None):
     """Import the file with the wizard, then tie its statement out, each
     in a transaction committed; return the times, the statement counts and
@@ -492,7 +480,7 @@ def child(arguments):
     data = portal_xlsx(rows, opening, start, end)
     common.log(f"  {size} rows ready in {time.monotonic() - prepared:.0f} s "
         f"(XLSX {len(data) / 1e6:.1f} MB)")
-    counting = start_tryton()
+    counting = common.start_tryton(RUN_DB)
     warm = import_and_tie_out(warm_data, counting)
     assert warm['unexplained'] == 0, warm
     profiler = None
@@ -541,11 +529,8 @@ def main(argv=None):
             [common.PYTHON, os.path.abspath(__file__), '--child',
                 '--sizes', str(size), '--profile', arguments.profile],
             check=True, stdout=subprocess.DEVNULL, cwd=common.ROOT)
-        import pstats
-        print(f"\nProfile of {size} rows, import and tie-out (cumulative, "
-            f"cProfile; {arguments.profile}):")
-        pstats.Stats(arguments.profile, stream=sys.stdout).sort_stats(
-            'cumulative').print_stats(
+        common.print_profile(
+            arguments.profile, f"{size} rows, import and tie-out",
             r'account_mpesa|account_statement|modelstorage|modelsql', 40)
     if arguments.json:
         with open(arguments.json, 'w') as file:
