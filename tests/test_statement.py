@@ -682,6 +682,8 @@ def test_tieout_access(books):
                         'account': books.account.id,
                         'statement': statement.id, 'unexplained': 0}])
         TieOut.compute([tieout])
+        with pytest.raises(AccessError, match="computed"):
+            TieOut.write([tieout], {'in_flight': dt.timedelta(0)})
     with transaction.set_user(clerk.id), \
             transaction.set_context(_check_access=True):
         with pytest.raises(AccessError):
@@ -706,6 +708,13 @@ def test_tieout_access(books):
         assert Line.search([]) == []
         with pytest.raises(AccessError):
             TieOut.read([tieout.id], ['unexplained'])
+
+    # The accountant deletes the draft statement: its tie-out and lines go
+    Line = pool.get('account.payment.mpesa.tieout.line')
+    with transaction.set_user(accountant.id), \
+            transaction.set_context(_check_access=True):
+        Statement.delete([Statement(statement.id)])
+    assert (TieOut.search_count([]), Line.search_count([])) == (0, 0)
 
 
 def test_tieout_statement_of_another_journal(books):

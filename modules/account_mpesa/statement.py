@@ -20,7 +20,8 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from . import portal_statement
-from .common import create_rows, decimal, nairobi_date, select_in
+from .common import (
+    claim_row, create_rows, decimal, nairobi_date, select_in)
 from .recover import recover
 
 # The origin's information keys (statement.xml) by Row attribute
@@ -141,7 +142,11 @@ class StatementImport(metaclass=PoolMeta):
         them, its period the file's"""
         pool = Pool()
         Statement = pool.get('account.statement')
+        StatementJournal = pool.get('account.statement.journal')
         journal = account.statement_journal
+        # Imports into the journal one at a time: a concurrent import of
+        # the same rows is run again after this one and finds them
+        claim_row(StatementJournal, journal.id)
         imported = self.mpesa_imported(journal, parsed.rows)
         new = [i for i, r in enumerate(parsed.rows)
             if r.receipt not in imported]

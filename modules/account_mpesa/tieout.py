@@ -11,12 +11,13 @@ import datetime as dt
 from collections import Counter
 from decimal import Decimal
 
-from sql import Null
+from sql import Column, Null
 from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Coalesce
 
+from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import ModelSQL, ModelView, fields
+from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.model.exceptions import AccessError
 from trytond.modules.company import CompanyReport
 from trytond.pool import Pool, PoolMeta
@@ -66,6 +67,10 @@ COMPUTED = {
     'clearing_unexplained', 'row_count', 'unexplained', 'to_do', 'lines',
     'counts',
     }
+# What the tie-out is of: kept once it is computed
+PARAMETERS = {
+    'company', 'account', 'statement', 'start_date', 'end_date',
+    'in_flight'}
 MONEY = dict(digits=(16, 2), readonly=True)
 
 
@@ -96,7 +101,7 @@ class TieOut(ModelSQL, ModelView):
             })
     account = fields.Many2One(
         'account.payment.mpesa.account', "M-Pesa Account", required=True,
-        ondelete='CASCADE',
+        ondelete='RESTRICT',
         domain=[
             ('company', '=', Eval('company', -1)),
             ],
@@ -241,6 +246,24 @@ class TieOut(ModelSQL, ModelView):
                 raise AccessError(gettext(
                         'account_mpesa.msg_tieout_computed',
                         fields=', '.join(sorted(names))))
+            if mode == 'write' and set(values) & PARAMETERS:
+                for tieout in tieouts:
+                    if tieout.computed_at:
+                        raise AccessError(gettext(
+                                'account_mpesa.msg_tieout_parameters',
+                                tieout=tieout.rec_name))
+
+    @classmethod
+    def delete(cls, tieouts):
+        """Delete the tie-outs with their lines, the lines at once: Tryton
+        would delete the tens of thousands of a month one by one"""
+        Line = Pool().get('account.payment.mpesa.tieout.line')
+        line = Line.__table__()
+        cursor = Transaction().connection.cursor()
+        for ids in grouped_slice(
+                [t.id for t in tieouts], backend.MAX_QUERY_PARAMS):
+            cursor.execute(*line.delete(where=line.tieout.in_(list(ids))))
+        super().delete(tieouts)
 
     @classmethod
     @ModelView.button
@@ -717,6 +740,13 @@ class TieOutLine(ModelSQL, ModelView):
         super().__setup__()
         cls.__access__.add('tieout')
         cls._order = [('tieout', 'ASC'), ('sequence', 'ASC'), ('id', 'ASC')]
+        t = cls.__table__()
+        # Deleting a record the lines name looks them up
+        cls._sql_indexes.update({
+                Index(t, (Column(t, name), Index.Range()),
+                    where=Column(t, name) != Null)
+                for name in [
+                    'origin', 'statement_line', 'ledger', 'payment', 'move']})
 
     @classmethod
     def view_attributes(cls):
@@ -739,6 +769,15 @@ class Statement(metaclass=PoolMeta):
                     'icon': 'tryton-search',
                     },
                 })
+
+    @classmethod
+    def delete(cls, statements):
+        "Delete the statements' tie-outs first, their lines at once"
+        TieOut = Pool().get('account.payment.mpesa.tieout')
+        TieOut.delete(TieOut.search([
+                    ('statement', 'in', [s.id for s in statements]),
+                    ]))
+        super().delete(statements)
 
     @classmethod
     @ModelView.button_action('account_mpesa.act_tieout_form')
