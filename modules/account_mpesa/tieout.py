@@ -12,7 +12,7 @@ from collections import Counter
 from decimal import Decimal
 
 from sql import Column, Null
-from sql.aggregate import Count, Min, Sum
+from sql.aggregate import Min, Sum
 from sql.conditionals import Coalesce
 
 from trytond import backend
@@ -350,16 +350,14 @@ class TieOut(ModelSQL, ModelView):
             return (table.date >= dates[0]) & (table.date <= dates[1])
 
         lines = {}
-        for origin_id, line_id, amount, moves, related_to, account in (
-                select_in(lambda ids: line.select(
-                        line.origin, Min(line.id), Sum(line.amount),
-                        Count(line.move), Min(line.related_to),
-                        Min(line.account),
-                        where=line.statement.in_(ids) & in_dates(line),
-                        group_by=[line.origin]), states)):
+        for origin_id, line_id, amount, related_to in select_in(
+                lambda ids: line.select(
+                    line.origin, Min(line.id), Sum(line.amount),
+                    Min(line.related_to),
+                    where=line.statement.in_(ids) & in_dates(line),
+                    group_by=[line.origin]), states):
             lines[origin_id] = dict(
-                line=line_id, amount=money(amount), moves=moves,
-                related_to=related_to, account=account)
+                line=line_id, amount=money(amount), related_to=related_to)
         rows = []
         for (origin_id, number, date, amount, description, information,
                 statement_id) in select_in(
@@ -513,6 +511,9 @@ class TieOut(ModelSQL, ModelView):
                 state=record['state'])
         if values['books_amount'] != row['amount']:
             return stand('not_in_books', 'difference', 'not_in_books')
+        if record['payment'] and line.get('related_to') != (
+                f'account.payment,{record["payment"]}'):
+            lined = False
         if not lined:
             return stand('no_line', 'action' if draft else 'difference',
                 'no_line')
@@ -531,11 +532,11 @@ class TieOut(ModelSQL, ModelView):
         """The lines of the ledger records of the period that no row shows:
         on another statement of the journal, in flight at the period's
         end, or never real"""
+        ledger = {r: l for r, l in ledger.items()
+            if start <= l['time'] < end}
         shown = self._on_statements(ledger)
         lines = []
         for receipt, record in sorted(ledger.items()):
-            if not start <= record['time'] < end:
-                continue
             line = dict(
                 receipt=receipt, time=record['time'], ledger=record['id'],
                 ledger_amount=record['amount'], statement_amount=Decimal(0),
