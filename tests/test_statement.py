@@ -43,8 +43,19 @@ def database():
         MODULES + ['account_statement'],
         partial(create_company, currency='KES'), create_chart, setup_books,
         setup_statement)
+    forget_caches()
     yield os.environ['DB_NAME']
     release_database()
+    forget_caches()
+
+
+def forget_caches():
+    """Empty Tryton's in-memory caches of the test database: they are by
+    database name, and the other test modules' database has this name and
+    other ids (a default warehouse of theirs is no location here)"""
+    from trytond.cache import Cache
+
+    Cache._clear_all(os.environ['DB_NAME'])
 
 
 def statements(books):
