@@ -216,6 +216,27 @@ def set_account(dbname, **values):
             + ', '.join(f'{k} = %({k})s' for k in values), values)
 
 
+def start_tryton(dbname):
+    "Load the pool of dbname; return a Counting installed, not enabled"
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+
+    counting = Counting()
+    counting.install()
+    Pool.start()
+    with Transaction().start(dbname, 0, readonly=True):
+        Pool(dbname).init()
+    return counting
+
+
+def print_profile(path, title, pattern, count):
+    "Print the top count functions matching pattern of cProfile's stats"
+    import pstats
+    print(f"\nProfile of {title} (cumulative, cProfile; {path}):")
+    pstats.Stats(path, stream=sys.stdout).sort_stats(
+        'cumulative').print_stats(pattern, count)
+
+
 def percentile(values, fraction):
     "The nearest-rank percentile of values (sorted or not)"
     if not values:

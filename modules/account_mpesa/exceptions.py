@@ -18,3 +18,7 @@ class MpesaPaymentError(ValidationError):
 
 class MpesaRequestError(UserError):
     pass
+
+
+class MpesaTieOutError(UserError):
+    pass

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, NamedTuple
 
-from . import daraja
+from . import daraja, portal_statement
 
 # Daraja's answers to a Transaction Status about a request it never carried
 NOT_FOUND_CODES = {'2032'}
@@ -192,6 +192,22 @@ def from_pull(account, row):
         result_desc=row.transaction_type, amount=row.amount,
         time=naive_utc(row.time), phone=str(row.msisdn or ''),
         bill_reference=row.bill_reference, name=row.sender or '')
+
+
+def from_statement(account, row):
+    """The outcome of a row of the org-portal statement (a
+    ``portal_statement.Row``): money paid in is a customer payment, money
+    withdrawn a payout or a reversal.  A fact: Safaricom's own books."""
+    phone, name = portal_statement.other_party(row.other_party)
+    if row.amount > 0:
+        kind = 'c2b'
+    else:
+        kind = 'reversal' if row.kind == 'reversal' else 'b2c'
+    return Outcome(
+        kind=kind, source='statement', account=account,
+        receipt=row.receipt, result_code='0', result_desc=row.reason_type,
+        amount=abs(row.amount), time=row.completed, phone=phone,
+        bill_reference=row.bill_reference, name=name)
 
 
 def storable(text):

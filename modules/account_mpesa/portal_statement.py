@@ -13,6 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from .daraja.phone import InvalidPhoneNumber, hash_msisdn, normalize_msisdn
 from .daraja.times import NAIROBI
 
 # The columns by their normalised header, with the other spellings found
@@ -42,8 +43,16 @@ DATE = re.compile(
 RECEIPT = re.compile(r'[A-Z0-9]{6,20}')
 AMOUNT = re.compile(r'[-+]?\d+(\.\d+)?')
 CHARGE = re.compile(r'\bcharges?\b', re.IGNORECASE)
+REVERSAL = re.compile(r'\breversal\b', re.IGNORECASE)
 SWEEP = re.compile(
-    r'settlement|to bank|funds transfer|transfer of funds', re.IGNORECASE)
+    r'settlement|to bank|funds transfer|transfer of funds|move funds',
+    re.IGNORECASE)
+# Other Party Info: the number (plain, masked or hashed), then the name
+OTHER_PARTY = re.compile(
+    r'\s*([0-9]{9,15}|[0-9]{3,}\*+[0-9]{2,}|[0-9a-f]{64})\s*(?:-\s*(.*))?',
+    re.IGNORECASE)
+# The account number at the end of the details ("... Acc. SO0042")
+DETAILS_ACCOUNT = re.compile(r'\bAcc\.?\s*(\S*)\s*$', re.IGNORECASE)
 # Where the preamble's values are: a label, then its value
 PREAMBLE = {
     'holder': re.compile(r'account\s+holder\s*:?\s*(.*)', re.IGNORECASE),
@@ -104,17 +113,61 @@ class Row:
         "Only Completed rows moved money"
         return self.status.casefold() == 'completed'
 
+    @property
+    def kind(self):
+        "What the row is: see row_kind"
+        return row_kind(self.amount, self.reason_type, self.details)
+
+    @property
+    def bill_reference(self):
+        "The A/C No., or the account at the end of the details"
+        if self.account_number:
+            return self.account_number
+        match = DETAILS_ACCOUNT.search(self.details)
+        return match.group(1) if match else ''
+
 
 def row_kind(amount, reason_type, details):
     """What a row of amount, reason type and details is: 'charge' (a
-    tariff charge of the linked transaction), 'sweep' (between the
-    shortcode's accounts or to the bank) or 'transaction'"""
-    text = f'{reason_type} {details}'
-    if amount < 0 and CHARGE.search(text):
+    tariff charge of the linked transaction, or its refund), 'reversal'
+    (of the linked transaction), 'sweep' (between the shortcode's accounts
+    or to the bank) or 'transaction'.  The reason type tells; the details
+    only when it is empty, as they hold what the customer typed."""
+    text = reason_type or details
+    if CHARGE.search(text):
         return 'charge'
+    if REVERSAL.search(text):
+        return 'reversal'
     if SWEEP.search(text):
         return 'sweep'
     return 'transaction'
+
+
+def other_party(info):
+    """The number (plain, masked or hashed; '' when none) and the name
+    of the Other Party Info"""
+    match = OTHER_PARTY.fullmatch(info or '')
+    if not match:
+        return '', (info or '').strip()
+    return match.group(1), (match.group(2) or '').strip()
+
+
+def phone_fits(shown, number):
+    """Whether the Kenyan mobile number is the one the portal shows: plain,
+    masked (``25471****678``) or hashed"""
+    try:
+        number = normalize_msisdn(number)
+    except InvalidPhoneNumber:
+        return False
+    if '*' in shown:
+        return len(shown) == len(number) and all(
+            s in {'*', n} for s, n in zip(shown, number))
+    if len(shown) == 64:
+        return shown.lower() == hash_msisdn(number)
+    try:
+        return normalize_msisdn(shown) == number
+    except InvalidPhoneNumber:
+        return False
 
 
 @dataclass(frozen=True)
@@ -158,7 +211,8 @@ def csv_lines(data):
 
 
 def xlsx_lines(data):
-    "The cells of each row of the workbook's first sheet"
+    """The cells of each row of the workbook's first sheet; a row whose last
+    cells are empty is given them (Excel leaves them out of the file)"""
     import openpyxl
 
     try:
@@ -166,9 +220,11 @@ def xlsx_lines(data):
             io.BytesIO(data), read_only=True, data_only=True)
         try:
             sheet = workbook.worksheets[0]
-            return [list(r) for r in sheet.iter_rows(values_only=True)]
+            lines = [list(r) for r in sheet.iter_rows(values_only=True)]
         finally:
             workbook.close()
+        width = max(map(len, lines), default=0)
+        return [line + [None] * (width - len(line)) for line in lines]
     except (zipfile.BadZipFile, KeyError, IndexError, ValueError, TypeError,
             OSError) as exception:
         raise StatementFileError('xlsx', 1) from exception

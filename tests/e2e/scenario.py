@@ -82,6 +82,38 @@ def setup_books(config):
     customer.save()
 
 
+def setup_statement(config):
+    """With account_statement: a statement journal, a charges and a sweep
+    account on the M-Pesa account"""
+    Account = Model.get('account.account', config=config)
+    cash, = Account.find([('code', '=', '1.1.9')])
+    utility = Account(
+        parent=cash.parent, name="M-Pesa Utility Account", code='1.1.8',
+        type=cash.type)
+    utility.save()
+    transfer = Account(
+        parent=cash.parent, name="M-Pesa Sweeps", code='1.1.7',
+        type=cash.type, reconcile=True)
+    transfer.save()
+    expense, = Account.find([('type.expense', '=', True)], limit=1)
+    Journal = Model.get('account.journal', config=config)
+    journal = Journal(name="M-Pesa Statement", type='statement')
+    journal.save()
+    Currency = Model.get('currency.currency', config=config)
+    kes, = Currency.find([('code', '=', 'KES')])
+    StatementJournal = Model.get('account.statement.journal', config=config)
+    statement_journal = StatementJournal(
+        name="M-Pesa Utility", journal=journal, account=utility,
+        currency=kes, validation='balance')
+    statement_journal.save()
+    MpesaAccount = Model.get('account.payment.mpesa.account', config=config)
+    mpesa_account, = MpesaAccount.find([])
+    mpesa_account.statement_journal = statement_journal
+    mpesa_account.charges_account = expense
+    mpesa_account.sweep_account = transfer
+    mpesa_account.save()
+
+
 def wait_processing(timeout=30):
     """Wait until no callback of an earlier test is being processed by this
     process's server after its answer: a thread still running would run
