@@ -69,7 +69,7 @@ def callback(request, pool, identifier, kind):
         event_id, state = Event.receive(
             gate, kind, body.decode('utf-8', 'replace'), address)
         if queued and state == 'pending':
-            Event.__queue__.process([Event(event_id)])
+            Event.enqueue(event_id)
     except backend.DatabaseOperationalError:
         # with_transaction starts the transaction again, then commits it
         # before the answer is sent
