@@ -81,6 +81,10 @@ def parse_arguments(argv=None):
         help="how many of the statements each way of settling sends beyond "
         "the floor's to show (default 8, 0 for none)")
     parser.add_argument(
+        '--callers', action='store_true',
+        help="print the statements of the 'confirm on' settlement by the "
+        "module code that sent them")
+    parser.add_argument(
         '--json', metavar='FILE', help="write the results to FILE as JSON")
     return parser.parse_args(argv)
 
@@ -323,9 +327,15 @@ def run(arguments):
         def turn(name, work, into):
             if confirmable and name != 'floor':
                 set_confirm(name == 'confirm on')
+            if arguments.callers and into is phases:
+                counting.callers = Counter() if name == names[1] else None
             for i in range(0, len(work), batch):
                 settle(settler, into[name], counting, work[i:i + batch])
+            if counting.callers is not None:
+                callers.update(counting.callers)
+                counting.callers = None
 
+        callers = Counter()
         common.log(f"  warming up on {warm_up} payments per phase")
         for name in names:
             turn(name, queues[name][:warm_up], warm)
@@ -338,6 +348,13 @@ def run(arguments):
                 f"{time.monotonic() - start:.0f} s")
         check = verify()
         settler.lookup.close()
+        if arguments.callers:
+            print(f"\n{names[1]}: statements per payment by the module code "
+                "that sent them (store and settle)")
+            for (where, statement), number in callers.most_common(30):
+                statement = ' '.join(statement.split())[:90]
+                print(f"  {number / arguments.payments:5.2f}  {where}\n"
+                    f"         {statement}")
         simulator_queries = sum(
             1 for r in simulator.control('state')['requests']
             if 'stkpushquery' in r.get('path', ''))

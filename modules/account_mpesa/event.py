@@ -6,6 +6,7 @@ applies it when its account says so."""
 import json
 import logging
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 
 from sql import For
@@ -31,6 +32,8 @@ FINISHED = ['done', 'ignored', 'rejected', 'invalid']
 PASSING = (daraja.Unavailable, daraja.Throttled, daraja.TokenError)
 # The answer of a question not asked yet
 NOT_ASKED = object()
+# How many of a batch's questions are asked of Daraja at the same time
+QUESTIONS_AT_ONCE = 4
 
 
 def load_body(body):
@@ -58,6 +61,46 @@ class Question:
         answer or the DarajaError"""
         with Transaction().new_transaction(readonly=True):
             return self.answer()
+
+    @classmethod
+    def ask_all(cls, questions):
+        """Ask Daraja the questions, QUESTIONS_AT_ONCE at a time: each share
+        in a read-only transaction (and a thread) of its own; return the
+        answers, DarajaErrors or other exceptions, in order.
+
+        Daraja answers a question in a few hundred milliseconds: one after
+        the other, the questions of a batch would bound its settlement."""
+        if len(questions) < 2:
+            shares = [questions]
+        else:
+            shares = [questions[i::QUESTIONS_AT_ONCE]
+                for i in range(min(len(questions), QUESTIONS_AT_ONCE))]
+        transaction = Transaction()
+        database, user, context = (
+            transaction.database.name, transaction.user,
+            dict(transaction.context))
+
+        def ask(share, thread=True):
+            answers = []
+            with (Transaction().start(
+                        database, user, readonly=True, context=context)
+                    if thread else
+                    Transaction().new_transaction(readonly=True)):
+                for question in share:
+                    try:
+                        answers.append(question.answer())
+                    except Exception as exception:
+                        answers.append(exception)
+            return answers
+        if len(shares) == 1:
+            answered = [ask(shares[0], thread=False)]
+        else:
+            with ThreadPoolExecutor(len(shares)) as executor:
+                answered = list(executor.map(ask, shares))
+        answers = [None] * len(questions)
+        for i, share in enumerate(answered):
+            answers[i::len(shares)] = share
+        return answers
 
     def answer(self):
         """Ask Daraja in the current transaction, which it does not write;
@@ -214,9 +257,15 @@ class Event(ModelSQL, ModelView):
         payment is not known yet stays 'pending' for the retry; an event
         whose processing fails is kept as 'error' with the reason.
         """
-        by_account = defaultdict(list)
-        for event in events:
-            by_account[event.account.id].append(event.id)
+        ids = [e.id for e in events]
+        if size > 1:
+            by_account = defaultdict(list)
+            # The caller's transaction may predate the events
+            with Transaction().new_transaction(readonly=True):
+                for event in cls.browse(ids):
+                    by_account[event.account.id].append(event.id)
+        else:
+            by_account = {None: ids}
         for ids in by_account.values():
             for start in range(0, len(ids), size):
                 cls._process_batch(ids[start:start + size])
@@ -389,10 +438,11 @@ class Event(ModelSQL, ModelView):
 
     @classmethod
     def _ask_first(cls, event_ids):
-        """Find what Daraja must be asked to confirm each event and ask it,
-        in a read-only transaction that locks nothing; return the Question
-        and its answer by event id (None and NOT_ASKED when there is
-        none), and the exception by event id of those that failed"""
+        """Find what Daraja must be asked to confirm each event, in a
+        read-only transaction that locks nothing, and ask it
+        (``Question.ask_all``); return the Question and its answer by event
+        id (None and NOT_ASKED when there is none), and the exception by
+        event id of those that failed"""
         Payment = Pool().get('account.payment')
         asked, failed, claims = {}, {}, []
         with Transaction().new_transaction(readonly=True):
@@ -411,13 +461,22 @@ class Event(ModelSQL, ModelView):
                     [o for _, o in claims], lock=False)
             except Exception as exception:
                 return asked, {e.id: exception for e, _ in claims}
+            questions = {}
             for (event, outcome), payment in zip(claims, payments):
                 try:
                     question = event.question(outcome, payment)
-                    if question is not None:
-                        asked[event.id] = question, question.answer()
                 except Exception as exception:
                     failed[event.id] = exception
+                else:
+                    if question is not None:
+                        questions[event.id] = question
+        answers = Question.ask_all(list(questions.values()))
+        for (event_id, question), answer in zip(questions.items(), answers):
+            if isinstance(answer, Exception) and not isinstance(
+                    answer, daraja.DarajaError):
+                failed[event_id] = answer
+            else:
+                asked[event_id] = question, answer
         return asked, failed
 
     def question(self, outcome, payment):

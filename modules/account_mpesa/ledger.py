@@ -6,6 +6,7 @@ import logging
 from decimal import Decimal
 
 import trytond.config as config
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
@@ -136,7 +137,8 @@ class Ledger(ModelSQL, ModelView):
         wanted = {(o.account, o.receipt) for o in outcomes if o.receipt}
         accounts = sorted({a for a, _ in wanted})
         found = {}
-        for receipts in grouped_slice(sorted({r for _, r in wanted})):
+        for receipts in grouped_slice(
+                sorted({r for _, r in wanted}), backend.MAX_QUERY_PARAMS):
             for record in cls.search([
                         ('account', 'in', accounts),
                         ('receipt', 'in', list(receipts)),
