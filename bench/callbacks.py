@@ -119,6 +119,10 @@ def parse_arguments(argv=None):
     add('--batch', type=int, metavar='N',
         help="callbacks applied together by the queued processing "
         "([account_mpesa] settle_batch; default: the module's)")
+    add('--lone', type=int, default=20, metavar='N',
+        help="then send N callbacks one at a time, each once the previous "
+        "one is processed, timing each from its sending to its settlement "
+        "(default 20; 0 for none)")
     add('--warm-up', type=int, default=40,
         help="unmeasured requests per route before the first step "
         "(default 40)")
@@ -316,6 +320,23 @@ def events_unprocessed():
             "WHERE processed_at IS NULL").fetchone()[0]
 
 
+def settle_alone(server, path, body, timeout=60):
+    """Send one callback and wait for its processing (polled every 2 ms);
+    return the seconds from sending it to its event processed"""
+    reference = json.loads(body)['Body']['stkCallback']['CheckoutRequestID']
+    with common.connect(RUN_DB) as connection:
+        start = time.perf_counter()
+        post(server.port, path, body)
+        while not connection.execute(
+                "SELECT 1 FROM account_payment_mpesa_event WHERE "
+                "reference = %s AND processed_at IS NOT NULL",
+                (reference,)).fetchone():
+            if time.perf_counter() - start > timeout:
+                raise TimeoutError("a lone callback was not processed")
+            time.sleep(0.002)
+        return time.perf_counter() - start
+
+
 def wait_processed(timeout=600):
     "Wait for the processing of the callbacks; return seconds"
     start = time.monotonic()
@@ -352,7 +373,7 @@ def main(argv=None):
     common.clone_database(RUN_DB)
     steps = len(arguments.senders)
     total = arguments.warm_up + steps * arguments.requests + (
-        PROFILED if arguments.profile else 0)
+        arguments.lone + (PROFILED if arguments.profile else 0))
     simulator = None
     if arguments.confirm == 'on':
         simulator = common.SimulatorProcess(answer_delay=0)
@@ -382,7 +403,7 @@ def main(argv=None):
         f"{arguments.threads} threads")
 
     server = Gunicorn(arguments)
-    results = []
+    results, lone = [], []
     try:
         used = 0
         warm = max(arguments.senders)
@@ -414,12 +435,20 @@ def main(argv=None):
             common.log(f"{senders} senders: baseline "
                 f"{results[-2]['per_second']:.0f}/s, callback "
                 f"{result['per_second']:.0f}/s")
+        for body in callback_bodies[used:used + arguments.lone]:
+            lone.append(settle_alone(server, callback_path, body))
+        used += len(lone)
     finally:
         server.stop()
         if simulator is not None:
             simulator.stop()
     check = verify(arguments.kind, used)
     report(results, arguments, check)
+    if lone:
+        print(f"lone callbacks, sent one at a time: answered then settled "
+            f"in {common.percentile(lone, 0.5) * 1000:.0f} ms at the median, "
+            f"{common.percentile(lone, 0.9) * 1000:.0f} ms at the 90th "
+            f"percentile ({len(lone)} callbacks)")
     profile = None
     if arguments.profile:
         common.log(f"profiling {PROFILED} callbacks in this process")
