@@ -34,6 +34,8 @@ PASSING = (daraja.Unavailable, daraja.Throttled, daraja.TokenError)
 NOT_ASKED = object()
 # How many of a batch's questions are asked of Daraja at the same time
 QUESTIONS_AT_ONCE = 4
+# The query of the processing task waiting on the queue, by database name
+WAITING_TASK = {}
 
 
 def load_body(body):
@@ -359,20 +361,24 @@ class Event(ModelSQL, ModelView):
         Tryton's queue has no such coalescing: a task per callback would
         cap the settlement at the worker's pace of taking tasks (it pauses
         up to 100 ms before each), whatever the batches."""
-        pool = Pool()
-        Queue = pool.get('ir.queue')
+        Queue = Pool().get('ir.queue')
         transaction = Transaction()
         database = transaction.database
-        waiting = Queue.search([
-                ('name', '=', 'default'),
-                ('dequeued_at', '=', None),
-                ('scheduled_at', '=', None),
-                ('expected_at', '=', None),
-                ('data.model', '=', cls.__name__),
-                ('data.method', '=', 'process_queued'),
-                ], order=[], limit=1, query=True)
-        if database.has_select_for():
-            waiting.for_ = For('SHARE')
+        waiting = WAITING_TASK.get(database.name)
+        if waiting is None:
+            # The same for every callback: built once, by Tryton's search,
+            # which knows how the backend reads the task's data
+            query = Queue.search([
+                    ('name', '=', 'default'),
+                    ('dequeued_at', '=', None),
+                    ('scheduled_at', '=', None),
+                    ('expected_at', '=', None),
+                    ('data.model', '=', cls.__name__),
+                    ('data.method', '=', 'process_queued'),
+                    ], order=[], limit=1, query=True)
+            if database.has_select_for():
+                query.for_ = For('SHARE')
+            waiting = WAITING_TASK[database.name] = tuple(query)
         cursor = transaction.connection.cursor()
         cursor.execute(*waiting)
         if cursor.fetchone():
