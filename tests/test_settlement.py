@@ -108,7 +108,7 @@ def settle(books, payment, result):
     """Settle as the callbacks and queries do: locked, read after the lock;
     in a batch with the successes of other payments when books.size > 1"""
     others = [outcome(books, collection(books))
-        for _ in range(books.size - 1)]
+        for _ in range(getattr(books, 'size', 1) - 1)]
     results = apply(books, [result] + others)
     assert results[1:] == ['succeeded'] * len(others)
     return results[0]

@@ -464,16 +464,20 @@ class Payment(metaclass=PoolMeta):
         succeeded, pairs of a payment and the date of its clearing move,
         with one call per date, and fail the failed.  The caller
         commits."""
-        cls.save([p for p, _ in succeeded] + list(failed))
+        cls.save(list(failed))
         by_date = defaultdict(list)
         for payment, date in succeeded:
             by_date[date].append(payment)
         with without_check_access():
             for date, payments in sorted(by_date.items()):
                 with Transaction().set_context(clearing_date=date):
+                    # Their M-Pesa fields are saved with their clearing
+                    # move: one write of each payment less
                     cls.succeed(payments)
             if failed:
                 cls.fail(list(failed))
+        # What succeed did not save (a journal without clearing move)
+        cls.save([p for p, _ in succeeded])
 
     def mpesa_agrees(self, outcome):
         """Whether the outcome repeats what settled the payment: the same
