@@ -12,6 +12,7 @@ from operator import itemgetter
 from sql import For
 from sql.functions import CurrentTimestamp
 
+import trytond.config as config
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
@@ -33,7 +34,8 @@ PASSING = (daraja.Unavailable, daraja.Throttled, daraja.TokenError)
 # The answer of a question not asked yet
 NOT_ASKED = object()
 # How many of a batch's questions are asked of Daraja at the same time
-QUESTIONS_AT_ONCE = 4
+QUESTIONS_AT_ONCE = config.getint(
+    'account_mpesa', 'questions_at_once', default=8)
 # The query of the processing task waiting on the queue, by database name
 WAITING_TASK = {}
 
