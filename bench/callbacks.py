@@ -423,12 +423,18 @@ def main(argv=None):
             results.append(summary(
                     'baseline', senders, latencies, statuses, elapsed))
             bodies = callback_bodies[used:used + arguments.requests]
+            before = common.cpu_seconds()
             latencies, statuses, elapsed = load(
                 server.port, callback_path, bodies, senders,
                 arguments.duration)
+            during = common.cpu_seconds()
             used += len(statuses)
             result = summary('callback', senders, latencies, statuses, elapsed)
             result['drain_seconds'] = server.drain()
+            after = common.cpu_seconds()
+            result['cpu'] = {
+                'requests': {k: during[k] - before[k] for k in during},
+                'drain': {k: after[k] - during[k] for k in after}}
             result['settled_per_second'] = result['ok'] / (
                 elapsed + result['drain_seconds'])
             results.append(result)
@@ -570,6 +576,16 @@ def report(results, arguments, check):
             ['senders', 'route', 'requests', 'time s', 'req/s', 'p50 ms',
                 'p99 ms', 'max ms', 'cb/base', 'drain s', 'settled/s',
                 'errors'], rows))
+    print()
+    print("CPU seconds by process while the callbacks were sent, then "
+        "during the drain (all processes of the machine):")
+    for r in results:
+        if 'cpu' not in r:
+            continue
+        for phase, groups in r['cpu'].items():
+            print(f"  {r['senders']:>2} senders, {phase:<8}: " + ', '.join(
+                    f"{k} {v:.1f}" for k, v in sorted(
+                        groups.items(), key=lambda i: -i[1]) if v >= 0.05))
     print()
     print(f"database: events {check['events']}, payments "
         f"{check['payments']}, clearing moves {check['clearing_moves']} "
