@@ -9,11 +9,12 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 
-from sql import For
+from sql import For, Select
 from sql.functions import CurrentTimestamp
 
 import trytond.config as config
 from trytond.i18n import gettext
+from trytond.ir.cron import str2bigint
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
@@ -338,7 +339,18 @@ class Event(ModelSQL, ModelView):
         batches of an account's (``[account_mpesa] settle_batch``), until
         none is left: the task that the routes queue (``enqueue``).  Each
         batch is taken in a transaction of its own, so that the callbacks
-        committed meanwhile are found too."""
+        committed meanwhile are found too.
+
+        The runs wait for each other (a lock held by the task's own
+        transaction): with several worker processes, two runs would ask
+        Daraja the same questions and wait for each other's events."""
+        transaction = Transaction()
+        database = transaction.database
+        if database.has_select_for():
+            transaction.connection.cursor().execute(*Select([
+                        database.lock_id(
+                            str2bigint(f'{cls.__name__},process_queued'),
+                            timeout=True)]))
         after = 0
         while True:
             with Transaction().new_transaction(readonly=True):
