@@ -36,13 +36,27 @@ Callbacks (``--kind``):
     Valid callbacks whose CheckoutRequestID matches no payment: stored,
     answered, and processed to "pending" (nothing to settle).
 
-Targets: callback throughput >= 50% of the baseline's at every level;
-p99 latency < 100 ms at 8 senders.  The settlement rate (callbacks settled
-per second from the step's first request to the end of its drain) is
-printed beside them.
+Confirmation (``--confirm``):
+
+``on`` (default, the module's default)
+    The account's Confirm Callbacks is on: each callback is confirmed by an
+    STK Query to the Daraja simulator (a process of its own, answer delay
+    0) before it settles.  The payments are made by real STK Pushes to the
+    simulator, whose customers pay at once (their callbacks are dropped:
+    the benchmark sends its own).
+``off``
+    Confirm Callbacks off: the callbacks settle as they come.
+
+The queued processing applies the callbacks by batches of an account's
+(``--batch``, default the module's ``[account_mpesa] settle_batch``).
+
+Targets (issue 13): callback throughput >= 50% of the baseline's at every
+level; p99 latency < 100 ms at 8 senders; callbacks settled per second
+from the step's first request to the end of its drain >= 50 at 8 and 32
+senders.
 
 Usage: python bench/callbacks.py [--senders 1 8 32] [--requests 1000]
-    [--queue N] [--worker-nice N]
+    [--queue N] [--worker-nice N] [--confirm on|off] [--batch N]
 """
 import argparse
 import functools
@@ -70,7 +84,7 @@ def parse_arguments(argv=None):
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Targets: callback throughput >= 50% of the baseline's; "
-        "p99 < 100 ms at 8 senders.")
+        "p99 < 100 ms at 8 senders; settled >= 50/s at 8 and 32 senders.")
     add = parser.add_argument
     add('--senders', type=int, nargs='+', default=[1, 8, 32], metavar='N',
         help="numbers of concurrent senders (default: 1 8 32)")
@@ -95,10 +109,23 @@ def parse_arguments(argv=None):
         "module's default")
     add('--worker-nice', type=int, default=10, metavar='N',
         help="niceness of the trytond-worker (default 10)")
+    add('--worker-timeout', type=int, default=1, metavar='SECONDS',
+        help="the trytond-worker's --timeout, as doc/production.rst "
+        "recommends (default 1; Tryton's default is 60)")
     add('--settle', choices=['during', 'after'], default='during',
         help="with --queue: run the trytond-worker during the measured "
         "requests (default), or start it once they are answered, so that "
         "the route is measured alone and the settlement in the drain")
+    add('--confirm', choices=['on', 'off'], default='on',
+        help="the account's Confirm Callbacks: on (default), each callback "
+        "is confirmed by an STK Query to the simulator; off")
+    add('--batch', type=int, metavar='N',
+        help="callbacks applied together by the queued processing "
+        "([account_mpesa] settle_batch; default: the module's)")
+    add('--lone', type=int, default=20, metavar='N',
+        help="then send N callbacks one at a time, each once the previous "
+        "one is processed, timing each from its sending to its settlement "
+        "(default 20; 0 for none)")
     add('--warm-up', type=int, default=40,
         help="unmeasured requests per route before the first step "
         "(default 40)")
@@ -139,6 +166,20 @@ def stk_callback(checkout, merchant, phone, amount, number):
                     }}}).encode()
 
 
+def paid_pushes(simulator, count):
+    """count STK Pushes to the simulator, paid at once, their callbacks
+    dropped; return their (checkout, merchant, phone, amount)"""
+    from reconcile import push_all
+    simulator.control('faults', {'drop_callbacks': 1.0})
+    rows = push_all(simulator, count, 'success')
+    deadline = time.monotonic() + 300
+    while simulator.control('state')['pending']:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the simulated customers did not pay")
+        time.sleep(0.5)
+    return rows
+
+
 def payment_rows(count):
     "(checkout, merchant, phone, amount) of count payments"
     return [(f'ws_CO_BENCH{i:08d}', f'bench-{i:08d}',
@@ -159,6 +200,8 @@ class Gunicorn:
         self.env = env = dict(os.environ,
             TRYTOND_DATABASE_NAMES=RUN_DB,
             TRYTOND_LOGGING_LEVEL='30')
+        if arguments.batch:
+            env['TRYTOND_ACCOUNT_MPESA__SETTLE_BATCH'] = str(arguments.batch)
         self.worker = None
         if arguments.queue:
             env['TRYTOND_QUEUE__WORKER'] = 'True'
@@ -195,7 +238,8 @@ class Gunicorn:
             return
         self.worker = subprocess.Popen(
             [os.path.join(os.path.dirname(common.PYTHON), 'trytond-worker'),
-                '-d', RUN_DB, '-n', str(self.arguments.queue)],
+                '-d', RUN_DB, '-n', str(self.arguments.queue),
+                '-t', str(self.arguments.worker_timeout)],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=functools.partial(os.nice, self.arguments.worker_nice))
@@ -280,6 +324,23 @@ def events_unprocessed():
             "WHERE processed_at IS NULL").fetchone()[0]
 
 
+def settle_alone(server, path, body, timeout=60):
+    """Send one callback and wait for its processing (polled every 2 ms);
+    return the seconds from sending it to its event processed"""
+    reference = json.loads(body)['Body']['stkCallback']['CheckoutRequestID']
+    with common.connect(RUN_DB) as connection:
+        start = time.perf_counter()
+        post(server.port, path, body)
+        while not connection.execute(
+                "SELECT 1 FROM account_payment_mpesa_event WHERE "
+                "reference = %s AND processed_at IS NOT NULL",
+                (reference,)).fetchone():
+            if time.perf_counter() - start > timeout:
+                raise TimeoutError("a lone callback was not processed")
+            time.sleep(0.002)
+        return time.perf_counter() - start
+
+
 def wait_processed(timeout=600):
     "Wait for the processing of the callbacks; return seconds"
     start = time.monotonic()
@@ -316,8 +377,17 @@ def main(argv=None):
     common.clone_database(RUN_DB)
     steps = len(arguments.senders)
     total = arguments.warm_up + steps * arguments.requests + (
-        PROFILED if arguments.profile else 0)
-    rows = payment_rows(total)
+        arguments.lone + (PROFILED if arguments.profile else 0))
+    simulator = None
+    if arguments.confirm == 'on':
+        simulator = common.SimulatorProcess(answer_delay=0)
+        rows = paid_pushes(simulator, total)
+        common.set_account(
+            RUN_DB, base_url=simulator.url, daraja_token=None,
+            daraja_token_expires=None)
+    else:
+        rows = payment_rows(total)
+        common.set_account(RUN_DB, confirm_callbacks=False)
     if arguments.kind == 'pending':
         common.insert_payments(RUN_DB, rows)
     else:
@@ -337,7 +407,7 @@ def main(argv=None):
         f"{arguments.threads} threads")
 
     server = Gunicorn(arguments)
-    results = []
+    results, lone = [], []
     try:
         used = 0
         warm = max(arguments.senders)
@@ -357,22 +427,39 @@ def main(argv=None):
             results.append(summary(
                     'baseline', senders, latencies, statuses, elapsed))
             bodies = callback_bodies[used:used + arguments.requests]
+            before = common.cpu_seconds()
             latencies, statuses, elapsed = load(
                 server.port, callback_path, bodies, senders,
                 arguments.duration)
+            during = common.cpu_seconds()
             used += len(statuses)
             result = summary('callback', senders, latencies, statuses, elapsed)
             result['drain_seconds'] = server.drain()
+            after = common.cpu_seconds()
+            result['cpu'] = {
+                'requests': {k: during[k] - before[k] for k in during},
+                'drain': {k: after[k] - during[k] for k in after}}
             result['settled_per_second'] = result['ok'] / (
                 elapsed + result['drain_seconds'])
             results.append(result)
             common.log(f"{senders} senders: baseline "
                 f"{results[-2]['per_second']:.0f}/s, callback "
                 f"{result['per_second']:.0f}/s")
+        for body in callback_bodies[used:used + arguments.lone]:
+            lone.append(settle_alone(server, callback_path, body))
+        used += len(lone)
     finally:
         server.stop()
+        if simulator is not None:
+            simulator.stop()
     check = verify(arguments.kind, used)
     report(results, arguments, check)
+    if lone:
+        print(f"lone callbacks, sent one at a time: answered then settled "
+            f"in {common.percentile(lone, 0.5) * 1000:.0f} ms at the median, "
+            f"{common.percentile(lone, 0.9) * 1000:.0f} ms at the 90th "
+            f"percentile, {max(lone) * 1000:.0f} ms at most ({len(lone)} "
+            "callbacks)")
     profile = None
     if arguments.profile:
         common.log(f"profiling {PROFILED} callbacks in this process")
@@ -485,13 +572,26 @@ def report(results, arguments, check):
     print(f"machine: {common.machine()}")
     print(f"gunicorn: {arguments.workers} {arguments.worker_class} workers x "
         f"{arguments.threads} threads; callbacks: {arguments.kind}; "
-        "processed " + (f"by trytond-worker -n {arguments.queue} at nice "
-            f"{arguments.worker_nice}, {arguments.settle} the requests"
+        f"Confirm Callbacks {arguments.confirm}; "
+        "processed " + (f"by trytond-worker -n {arguments.queue} -t "
+            f"{arguments.worker_timeout} at nice "
+            f"{arguments.worker_nice}, {arguments.settle} the requests, "
+            f"batches of {arguments.batch or 'the default size'}"
             if arguments.queue else "in the answering worker"))
     print(common.table(
             ['senders', 'route', 'requests', 'time s', 'req/s', 'p50 ms',
                 'p99 ms', 'max ms', 'cb/base', 'drain s', 'settled/s',
                 'errors'], rows))
+    print()
+    print("CPU seconds by process while the callbacks were sent, then "
+        "during the drain (all processes of the machine):")
+    for r in results:
+        if 'cpu' not in r:
+            continue
+        for phase, groups in r['cpu'].items():
+            print(f"  {r['senders']:>2} senders, {phase:<8}: " + ', '.join(
+                    f"{k} {v:.1f}" for k, v in sorted(
+                        groups.items(), key=lambda i: -i[1]) if v >= 0.05))
     print()
     print(f"database: events {check['events']}, payments "
         f"{check['payments']}, clearing moves {check['clearing_moves']} "
@@ -502,6 +602,13 @@ def report(results, arguments, check):
         ok &= good
         print(f"throughput at {senders} senders: callback/baseline "
             f"{ratio:.0%} (target >= 50%) {'OK' if good else 'MISSED'}")
+    for senders in [8, 32]:
+        if senders in by_level:
+            settled = by_level[senders]['callback']['settled_per_second']
+            good = settled >= 50
+            ok &= good
+            print(f"settled at {senders} senders: {settled:.1f}/s (target "
+                f">= 50/s) {'OK' if good else 'MISSED'}")
     if 8 in by_level:
         p99 = by_level[8]['callback']['p99_ms']
         good = p99 < 100

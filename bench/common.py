@@ -252,6 +252,34 @@ def machine():
     return f"{os.cpu_count()} cores, load average {load} (1, 5, 15 min)"
 
 
+CPU_GROUPS = [
+    ('trytond-worker', 'trytond-worker'), ('gunicorn', 'gunicorn'),
+    ('daraja_sim', 'simulator'), ('postgres', 'postgres')]
+
+
+def cpu_seconds():
+    """The CPU seconds (user and system) used so far by the processes of
+    the machine, by group: trytond-worker, gunicorn, simulator, postgres
+    and the rest (Linux /proc; processes that ended are not counted)"""
+    ticks = os.sysconf('SC_CLK_TCK')
+    groups = Counter()
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as file:
+                command = file.read().replace(b'\0', b' ').decode(
+                    'utf-8', 'replace')
+            with open(f'/proc/{pid}/stat') as file:
+                fields = file.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        group = next(
+            (g for k, g in CPU_GROUPS if k in command), 'other')
+        groups[group] += (int(fields[11]) + int(fields[12])) / ticks
+    return groups
+
+
 def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr,
         flush=True)

@@ -7,19 +7,21 @@ A fresh copy of the base database gets M-Pesa payments of a sale waiting
 for their callback (inserted in SQL as copies of a payment that went
 through the real flow, each with a real STK Push to the simulator, whose
 customers pay at once and whose callbacks are all dropped: the benchmark
-holds the real bodies).  Each payment is then settled one of three ways,
-one payment per transaction:
+holds the real bodies).  The payments are then settled by batches of
+``--batch`` payments (one transaction each; default 50, the module's
+default ``settle_batch``; 1 for one payment per transaction), three ways:
 
 ``floor``
-    ``Payment.succeed`` with the ``clearing_date`` context on the same
-    journal: Tryton's own settlement (state, clearing move, its
-    reconciliation), what any settlement costs at least.
+    ``Payment.succeed`` of the batch's payments with the ``clearing_date``
+    context on the same journal: Tryton's own settlement (state, clearing
+    move, its reconciliation), what any settlement costs at least.
 ``confirm on``
-    The callback stored by the route (``POST /<database>/daraja/<id>/stk``
+    The callbacks stored by the route (``POST /<database>/daraja/<id>/stk``
     in-process, ``[queue] worker`` set so that the route only stores), then
-    ``Event.process([event])``, as the route's after-answer processing
-    runs it; the account's Confirm Callbacks on, so the settlement asks
-    the simulator (answer delay 0) by STK Query first.
+    ``Event.process_in_batches(events, batch)``, as the queued task runs
+    it (with a batch of 1: as the route's after-answer processing); the
+    account's Confirm Callbacks on, so the settlement asks the simulator
+    (answer delay 0) by STK Query first.
 ``confirm off``
     The same with Confirm Callbacks off.
 
@@ -33,7 +35,7 @@ Every SQL statement Tryton sends is counted by wrapping the execute of
 Tryton's psycopg cursor class (``common.Counting``); the benchmark's own
 statements go through a connection of its own.
 
-Usage: python bench/settle.py [--payments 200] [--reuse]
+Usage: python bench/settle.py [--payments 200] [--batch 50] [--reuse]
 """
 import argparse
 import datetime as dt
@@ -57,15 +59,19 @@ def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"Target (issue 10): settling with confirmation on costs at "
-        f"most {TARGET} x the floor, the confirming query included.")
+        epilog=f"Targets (issues 10 and 13): settling with confirmation "
+        f"on costs at most {TARGET} x the floor at the same batch size, the "
+        f"confirming query included.")
     parser.add_argument(
         '--payments', type=int, default=200, metavar='N',
         help="payments measured per phase (default: 200)")
     parser.add_argument(
-        '--block', type=int, default=25, metavar='N',
+        '--batch', type=int, default=50, metavar='N',
+        help="payments settled per transaction (default: 50)")
+    parser.add_argument(
+        '--block', type=int, metavar='N',
         help="payments in a row per phase before the next phase's turn "
-        "(default: 25)")
+        "(default: 25, or the batch when larger)")
     parser.add_argument(
         '--reuse', action='store_true',
         help=f"reuse the base database {common.BASE_DB} if it exists "
@@ -74,6 +80,10 @@ def parse_arguments(argv=None):
         '--top', type=int, default=8,
         help="how many of the statements each way of settling sends beyond "
         "the floor's to show (default 8, 0 for none)")
+    parser.add_argument(
+        '--callers', action='store_true',
+        help="print the statements of the 'confirm on' settlement by the "
+        "module code that sent them")
     parser.add_argument(
         '--json', metavar='FILE', help="write the results to FILE as JSON")
     return parser.parse_args(argv)
@@ -215,7 +225,7 @@ class Settler:
         self.path = f'/{RUN_DB}/daraja/{identifier}/stk'
         self.lookup = common.connect(RUN_DB)
 
-    def floor(self, payment_id):
+    def floor(self, payment_ids):
         """Payment.succeed as Tryton's dispatcher runs a call: the
         transaction started again with the table locks it asks for"""
         from trytond.modules.account_mpesa.common import nairobi_date
@@ -227,7 +237,7 @@ class Settler:
             with Transaction().start(
                     RUN_DB, 0, context=context, **extras) as transaction:
                 try:
-                    self.Payment.succeed([self.Payment(payment_id)])
+                    self.Payment.succeed(self.Payment.browse(payment_ids))
                 except TransactionError as exception:
                     transaction.rollback()
                     transaction.tasks.clear()
@@ -255,12 +265,14 @@ class Settler:
             "WHERE reference = %s", (reference,)).fetchone()
         return event_id
 
-    def process(self, event_id):
-        "As the route's after-answer processing, without its tasks"
+    def process(self, event_ids):
+        """As the queued task processes a batch (the route's after-answer
+        processing for one), without its tasks"""
         from trytond.transaction import Transaction
         with Transaction().start(
                 RUN_DB, 0, readonly=True) as transaction:
-            self.Event.process([self.Event(event_id)])
+            self.Event.process_in_batches(
+                self.Event.browse(event_ids), len(event_ids))
         return self.tasks(transaction)
 
     def tasks(self, transaction):
@@ -275,21 +287,27 @@ class Settler:
             (event_id,)).fetchone()[0]
 
 
-def settle(settler, phase, counting, payment_id, body):
+def settle(settler, phase, counting, work):
+    "Settle a batch of (payment id, body)"
     if phase.name == 'floor':
         phase.tasks += phase.measure(
-            counting, 'settle', settler.floor, payment_id)
+            counting, 'settle', settler.floor, [i for i, _ in work])
     else:
-        event_id = phase.measure(counting, 'store', settler.store, body)
+        event_ids = [phase.measure(counting, 'store', settler.store, body)
+            for _, body in work]
         phase.tasks += phase.measure(
-            counting, 'settle', settler.process, event_id)
-        phase.events[settler.event_state(event_id)] += 1
-    phase.count += 1
+            counting, 'settle', settler.process, event_ids)
+        for event_id in event_ids:
+            phase.events[settler.event_state(event_id)] += 1
+    phase.count += len(work)
 
 
 def run(arguments):
     names = ['floor', 'confirm on', 'confirm off']
-    per_phase = WARM_UP + arguments.payments
+    batch = arguments.batch
+    block = arguments.block or max(25, batch)
+    warm_up = max(WARM_UP, batch)
+    per_phase = warm_up + arguments.payments
     common.clone_database(RUN_DB)
     with common.SimulatorProcess(answer_delay=0) as simulator:
         common.log(f"  {per_phase * len(names)} paid STK pushes")
@@ -306,25 +324,37 @@ def run(arguments):
         phases = {n: Phase(n) for n in names}
         warm = {n: Phase(n) for n in names}
 
-        def turn(name, batch, into):
+        def turn(name, work, into):
             if confirmable and name != 'floor':
                 set_confirm(name == 'confirm on')
-            for payment_id, body in batch:
-                settle(settler, into[name], counting, payment_id, body)
+            if arguments.callers and into is phases:
+                counting.callers = Counter() if name == names[1] else None
+            for i in range(0, len(work), batch):
+                settle(settler, into[name], counting, work[i:i + batch])
+            if counting.callers is not None:
+                callers.update(counting.callers)
+                counting.callers = None
 
-        common.log(f"  warming up on {WARM_UP} payments per phase")
+        callers = Counter()
+        common.log(f"  warming up on {warm_up} payments per phase")
         for name in names:
-            turn(name, queues[name][:WARM_UP], warm)
+            turn(name, queues[name][:warm_up], warm)
         start = time.monotonic()
-        for offset in range(WARM_UP, per_phase, arguments.block):
+        for offset in range(warm_up, per_phase, block):
             for name in names:
-                turn(name, queues[name][offset:offset + arguments.block],
-                    phases)
-            common.log(f"  {offset + arguments.block - WARM_UP}/"
+                turn(name, queues[name][offset:offset + block], phases)
+            common.log(f"  {min(offset + block, per_phase) - warm_up}/"
                 f"{arguments.payments} per phase, "
                 f"{time.monotonic() - start:.0f} s")
         check = verify()
         settler.lookup.close()
+        if arguments.callers:
+            print(f"\n{names[1]}: statements per payment by the module code "
+                "that sent them (store and settle)")
+            for (where, statement), number in callers.most_common(30):
+                statement = ' '.join(statement.split())[:90]
+                print(f"  {number / arguments.payments:5.2f}  {where}\n"
+                    f"         {statement}")
         simulator_queries = sum(
             1 for r in simulator.control('state')['requests']
             if 'stkpushquery' in r.get('path', ''))
@@ -378,8 +408,8 @@ def report(phases, check, simulator_queries, arguments):
             ', '.join(f'{c} {s}' for s, c in phase.events.items()) or '-'])
     print()
     print(f"machine: {common.machine()}")
-    print("per payment, one payment per transaction; ratios to the floor's "
-        "settlement")
+    print(f"per payment, {arguments.batch} payment(s) per transaction; "
+        "ratios to the floor's settlement at the same batch size")
     print(common.table(
             ['phase', 'payments', 'settle ms', 'statements', 'x floor ms',
                 'x floor stmts', 'HTTP ms', 'HTTP calls', 'store ms',
@@ -407,8 +437,8 @@ def report(phases, check, simulator_queries, arguments):
     ours = results.get('confirm on') or results.get('ours')
     good = ours['ratio_ms'] <= TARGET
     how = 'on' if 'confirm on' in results else '(as the module is)'
-    print(f"\nsettling with confirmation {how}: {ours['ratio_ms']:.2f} x "
-        f"the floor's "
+    print(f"\nsettling with confirmation {how} by batches of "
+        f"{arguments.batch}: {ours['ratio_ms']:.2f} x the floor's "
         f"time, {ours['ratio_statements']:.2f} x its statements "
         f"(target <= {TARGET} x) {'OK' if good else 'MISSED'}")
     return results

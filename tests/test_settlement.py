@@ -3,6 +3,7 @@
 """The settlement rules, one test each, for collections and payouts: the
 outcomes are fed straight to the ledger, with no HTTP and no waiting."""
 import os
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from itertools import count
@@ -15,6 +16,8 @@ from trytond.modules.account_mpesa import daraja
 from trytond.modules.account_mpesa.outcome import Outcome
 
 IDS = count(1)
+# Outcomes settled together in the batched runs of the rules
+BATCH = 4
 
 
 @pytest.fixture(scope='module')
@@ -31,9 +34,10 @@ def database():
     yield os.environ['DB_NAME']
     release_database()
 
-@pytest.fixture
-def books(database):
-    "The pool and the shop's records, in a transaction rolled back after"
+@pytest.fixture(params=[1, BATCH], ids=['alone', 'batch'])
+def books(database, request):
+    """The pool and the shop's records, in a transaction rolled back after;
+    the outcomes are settled alone or in a batch (``size``)"""
     from trytond.pool import Pool
     from trytond.transaction import Transaction
 
@@ -54,7 +58,8 @@ def books(database):
                 pool=pool, company=company, journal=journal,
                 account=journal.mpesa_account, customer=customer,
                 Payment=pool.get('account.payment'),
-                Ledger=pool.get('account.payment.mpesa.transaction'))
+                Ledger=pool.get('account.payment.mpesa.transaction'),
+                size=request.param)
         transaction.rollback()
 
 def collection(books, amount=1000):
@@ -99,9 +104,29 @@ def outcome(books, payment, code='0', receipt=None, amount='same',
         amount=payment.amount if amount == 'same' else amount,
         **ids, **values)
 
-def settle(books, payment, outcome):
-    "Settle as the callbacks and queries do: locked, read after the lock"
-    return books.Ledger.settle(outcome, books.Payment.mpesa_lookup(outcome))
+def settle(books, payment, result):
+    """Settle as the callbacks and queries do: locked, read after the lock;
+    in a batch with the successes of other payments when books.size > 1"""
+    others = [outcome(books, collection(books))
+        for _ in range(getattr(books, 'size', 1) - 1)]
+    results = apply(books, [result] + others)
+    assert results[1:] == ['succeeded'] * len(others)
+    return results[0]
+
+
+def apply(books, outcomes):
+    """Apply the outcomes as the queued callbacks are: by rounds of a
+    batch; return what became of each"""
+    from trytond.modules.account_mpesa.ledger import Batch
+    results = {}
+    for round_ in Batch.rounds(list(enumerate(outcomes)), lambda i: i[1]):
+        batch = Batch()
+        batch.prefetch(o for _, o in round_)
+        for i, result in round_:
+            results[i] = books.Ledger.settle(
+                result, batch.payment(result), batch=batch)
+        batch.flush()
+    return [results[i] for i in range(len(outcomes))]
 
 KINDS = [collection, payout]
 
@@ -271,3 +296,68 @@ def test_status_not_final_waits(books):
     assert daraja.is_success_code(result.result_code)
     assert settle(books, payment, result) == 'waiting'
     assert books.Payment(payment.id).state == 'processing'
+
+
+def story(books):
+    """Payments and what M-Pesa says of them, in the order it is said:
+    every rule, a repeated delivery and a receipt used twice"""
+    paid, failed, short, repeated, held, late, queried = [
+        collection(books, 1000 + i) for i in range(7)]
+    first = outcome(books, paid)
+    again = outcome(books, repeated)
+    unknown = collection(books)
+    told = [
+        first,
+        outcome(books, failed, code='1032'),
+        outcome(books, short, amount=Decimal(10)),
+        again, again,
+        outcome(books, held, receipt=first.receipt),
+        outcome(books, late, code='1'),
+        outcome(books, late),
+        outcome(books, queried, receipt='', amount=None, source='query',
+            tells_amount=False),
+        outcome(books, queried),
+        replace(outcome(books, unknown), checkout_request_id='ws_CO_nobody'),
+        ]
+    return [paid, failed, short, repeated, held, late, queried, unknown], told
+
+
+def books_of(books, payments, told):
+    """What the books say of the payments, with receipts and payments named
+    by their place in the story"""
+    receipts = {o.receipt: i for i, o in enumerate(told) if o.receipt}
+    names = {f'"{p.rec_name}"': f'payment {i}'
+        for i, p in enumerate(payments)}
+    names.update({r: f'receipt {i}' for r, i in receipts.items()})
+
+    def named(text):
+        for name, place in names.items():
+            text = (text or '').replace(name, place)
+        return text
+    Ledger = books.Ledger
+    records = Ledger.search([('receipt', 'in', list(receipts))])
+    return [
+        [(p.state, p.mpesa_state, named(p.mpesa_message),
+                named(p.mpesa_receipt),
+                [(l.debit, l.credit, l.account.code, str(l.move.date))
+                    for l in (p.clearing_move.lines if p.clearing_move
+                        else [])])
+            for p in books.Payment.browse(payments)],
+        sorted((receipts[r.receipt], r.state, named(r.note),
+                names.get(f'"{r.payment.rec_name}"') if r.payment else None)
+            for r in records),
+        ]
+
+
+@pytest.mark.parametrize('books', [BATCH], indirect=True)
+def test_same_books_alone_and_batched(books):
+    "The story told one outcome at a time and all at once: the same books"
+    payments, told = story(books)
+    results = [apply(books, [o])[0] for o in told]
+    alone = books_of(books, payments, told)
+    payments, told = story(books)
+    assert apply(books, told) == results
+    assert books_of(books, payments, told) == alone
+    assert results == [
+        'succeeded', 'failed', 'review', 'succeeded', 'duplicate', 'review',
+        'failed', 'review', 'succeeded', 'duplicate', 'unknown']

@@ -210,10 +210,10 @@ class Account(metaclass=PoolMeta):
 class Event(metaclass=PoolMeta):
     __name__ = 'account.payment.mpesa.event'
 
-    def _handle(self, outcome, answer):
+    def _handle(self, outcome, answer, batch):
         if outcome.kind == 'balance':
             return self.handle_balance(outcome)
-        return super()._handle(outcome, answer)
+        return super()._handle(outcome, answer, batch)
 
     def handle_balance(self, outcome):
         """Record what an Account Balance result or time-out says on its

@@ -625,7 +625,7 @@ class Event(metaclass=PoolMeta):
         return 'pending', gettext(
             'account_mpesa.msg_account_c2b_cannot_confirm')
 
-    def _handle(self, outcome, answer):
+    def _handle(self, outcome, answer, batch):
         if outcome.source == 'status' and outcome.status_request_id:
             claims = self.search([
                     ('account', '=', self.account.id),
@@ -634,7 +634,7 @@ class Event(metaclass=PoolMeta):
                     ])
             if claims:
                 return self._judge_c2b_claims(outcome, claims)
-        return super()._handle(outcome, answer)
+        return super()._handle(outcome, answer, batch)
 
     def _judge_c2b_claims(self, fact, claims):
         """Judge the customer payments waiting for the Transaction Status

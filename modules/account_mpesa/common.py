@@ -63,8 +63,10 @@ def lock_rows(Model, ids):
     if backend.name == 'sqlite':
         cursor.execute(*table.update([table.id], [table.id], where=where))
     else:
+        # In the order of the ids: batches that share rows do not deadlock
         cursor.execute(*table.select(
-                Literal(1), where=where, for_=For('UPDATE')))
+                Literal(1), where=where, order_by=[table.id],
+                for_=For('UPDATE')))
 
 
 def claim_row(Model, id_):

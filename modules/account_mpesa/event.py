@@ -5,11 +5,16 @@ processed; a callback is a claim, confirmed with Daraja before the ledger
 applies it when its account says so."""
 import json
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from operator import itemgetter
 
+from sql import For, Select
 from sql.functions import CurrentTimestamp
 
+import trytond.config as config
 from trytond.i18n import gettext
+from trytond.ir.cron import str2bigint
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
@@ -18,6 +23,7 @@ from trytond.transaction import Transaction
 from . import daraja
 from .common import (
     company_domain, lock_rows, run_in_transaction, summary, utc_now)
+from .ledger import SETTLE_BATCH, Batch
 from .outcome import CALLBACK_KINDS, from_stk_query, parse_callback
 
 logger = logging.getLogger(__name__)
@@ -28,6 +34,11 @@ FINISHED = ['done', 'ignored', 'rejected', 'invalid']
 PASSING = (daraja.Unavailable, daraja.Throttled, daraja.TokenError)
 # The answer of a question not asked yet
 NOT_ASKED = object()
+# How many of a batch's questions are asked of Daraja at the same time
+QUESTIONS_AT_ONCE = config.getint(
+    'account_mpesa', 'questions_at_once', default=8)
+# The query of the processing task waiting on the queue, by database name
+WAITING_TASK = {}
 
 
 def load_body(body):
@@ -55,6 +66,46 @@ class Question:
         answer or the DarajaError"""
         with Transaction().new_transaction(readonly=True):
             return self.answer()
+
+    @classmethod
+    def ask_all(cls, questions):
+        """Ask Daraja the questions, QUESTIONS_AT_ONCE at a time: each share
+        in a read-only transaction (and a thread) of its own; return the
+        answers, DarajaErrors or other exceptions, in order.
+
+        Daraja answers a question in a few hundred milliseconds: one after
+        the other, the questions of a batch would bound its settlement."""
+        if len(questions) < 2:
+            shares = [questions]
+        else:
+            shares = [questions[i::QUESTIONS_AT_ONCE]
+                for i in range(min(len(questions), QUESTIONS_AT_ONCE))]
+        transaction = Transaction()
+        database, user, context = (
+            transaction.database.name, transaction.user,
+            dict(transaction.context))
+
+        def ask(share, thread=True):
+            answers = []
+            with (Transaction().start(
+                        database, user, readonly=True, context=context)
+                    if thread else
+                    Transaction().new_transaction(readonly=True)):
+                for question in share:
+                    try:
+                        answers.append(question.answer())
+                    except Exception as exception:
+                        answers.append(exception)
+            return answers
+        if len(shares) == 1:
+            answered = [ask(shares[0], thread=False)]
+        else:
+            with ThreadPoolExecutor(len(shares)) as executor:
+                answered = list(executor.map(ask, shares))
+        answers = [None] * len(questions)
+        for i, share in enumerate(answered):
+            answers[i::len(shares)] = share
+        return answers
 
     def answer(self):
         """Ask Daraja in the current transaction, which it does not write;
@@ -195,31 +246,161 @@ class Event(ModelSQL, ModelView):
     @classmethod
     @ModelView.button
     def process(cls, events):
-        """Process the events, each in transactions of its own.
+        "Process the events, each in transactions of its own"
+        cls.process_in_batches(events, 1)
 
-        What Daraja must be asked to confirm a callback is found and asked
-        first in a read-only transaction that locks nothing; the event is
-        then processed with the answer.  An event whose payment is not known
-        yet stays
-        'pending' for the retry; an event whose processing fails is kept as
-        'error' with the reason; the others go on.
+    @classmethod
+    def process_in_batches(cls, events, size):
+        """Process the events by batches of at most size events of one
+        account, each batch in transactions of its own.
+
+        What Daraja must be asked to confirm the callbacks of a batch is
+        found and asked first in a read-only transaction that locks
+        nothing; the batch is then applied with the answers in one
+        transaction.  A batch that fails is applied again one event at a
+        time, so that one bad event holds up only itself.  An event whose
+        payment is not known yet stays 'pending' for the retry; an event
+        whose processing fails is kept as 'error' with the reason.
         """
-        for event in events:
+        ids = [e.id for e in events]
+        if size > 1:
+            by_account = defaultdict(list)
+            # The caller's transaction may predate the events
+            with Transaction().new_transaction(readonly=True):
+                for event in cls.browse(ids):
+                    by_account[event.account.id].append(event.id)
+        else:
+            by_account = {None: ids}
+        for ids in by_account.values():
+            for start in range(0, len(ids), size):
+                cls._process_batch(ids[start:start + size])
+
+    @classmethod
+    def _process_batch(cls, event_ids):
+        asked, failed = cls._ask_first(event_ids)
+        for event_id, exception in failed.items():
+            cls._process_failed(event_id, exception)
+        ids = [i for i in event_ids if i not in failed]
+        if len(ids) > 1:
+            answers = {i: a for i, (_, a) in asked.items()}
             try:
-                question, answer = cls._ask_first(event.id)
-                late = run_in_transaction(cls._process_one, event.id, answer)
-                if late is not None:
-                    # A question the read-only step could not foresee
-                    question, answer = late, late.ask()
-                    run_in_transaction(cls._process_one, event.id, answer)
-                if question is not None and isinstance(answer, str):
-                    # The result of the question may have come before its
-                    # id was committed
-                    cls.process_waiting(question.account, answer)
-            except Exception as exception:
+                # A conflict too is left to the events one by one
+                late = run_in_transaction(
+                    cls._apply, ids, answers, retries=0)
+            except Exception:
                 logger.warning(
-                    "M-Pesa event %d failed", event.id, exc_info=True)
-                run_in_transaction(cls._record_error, event.id, exception)
+                    "M-Pesa batch of %d callbacks failed, processing them "
+                    "one by one", len(ids), exc_info=True)
+                late = dict.fromkeys(ids)
+            else:
+                cls._process_waiting_after(asked, late)
+        else:
+            late = dict.fromkeys(ids)
+        for event_id, question in late.items():
+            if question is None:
+                # Alone, with the answer already had
+                question, answer = asked.get(event_id, (None, NOT_ASKED))
+            else:
+                # A question the read-only step could not foresee
+                answer = question.ask()
+            cls._process_alone(event_id, question, answer)
+
+    @classmethod
+    def _process_alone(cls, event_id, question, answer):
+        "Apply the event alone: a batch of one"
+        try:
+            late = run_in_transaction(
+                cls._apply, [event_id], {event_id: answer}).get(event_id)
+            if late is not None:
+                question, answer = late, late.ask()
+                run_in_transaction(
+                    cls._apply, [event_id], {event_id: answer})
+            cls._process_waiting_after({event_id: (question, answer)}, {})
+        except Exception as exception:
+            cls._process_failed(event_id, exception)
+
+    @classmethod
+    def _process_failed(cls, event_id, exception):
+        logger.warning("M-Pesa event %d failed", event_id, exc_info=exception)
+        run_in_transaction(cls._record_error, event_id, exception)
+
+    @classmethod
+    def _process_waiting_after(cls, asked, late):
+        """Process the results of the questions asked that may have come
+        before the question's id was committed"""
+        for event_id, (question, answer) in asked.items():
+            if (event_id not in late and question is not None
+                    and isinstance(answer, str)):
+                cls.process_waiting(question.account, answer)
+
+    @classmethod
+    def process_queued(cls, events):
+        """Process the callbacks never tried yet, the oldest first, by
+        batches of an account's (``[account_mpesa] settle_batch``), until
+        none is left: the task that the routes queue (``enqueue``).  Each
+        batch is taken in a transaction of its own, so that the callbacks
+        committed meanwhile are found too.
+
+        The runs wait for each other (a lock held by the task's own
+        transaction): with several worker processes, two runs would ask
+        Daraja the same questions and wait for each other's events."""
+        transaction = Transaction()
+        database = transaction.database
+        if database.has_select_for():
+            transaction.connection.cursor().execute(*Select([
+                        database.lock_id(
+                            str2bigint(f'{cls.__name__},process_queued'),
+                            timeout=True)]))
+        after = 0
+        while True:
+            with Transaction().new_transaction(readonly=True):
+                ids = [e.id for e in cls.search([
+                            ('state', '=', 'pending'),
+                            ('processed_at', '=', None),
+                            ('id', '>', after),
+                            ], order=[('id', 'ASC')], limit=SETTLE_BATCH)]
+            if not ids:
+                return
+            after = ids[-1]
+            cls.process_in_batches(cls.browse(ids), SETTLE_BATCH)
+
+    @classmethod
+    def enqueue(cls, event_id):
+        """Have the worker process the event: queue ``process_queued``
+        unless such a task waits on the queue already.  The waiting task is
+        held (``FOR SHARE``) until this transaction ends: the worker takes
+        its tasks with ``FOR UPDATE SKIP LOCKED``, so it runs that task
+        only once the event is committed, and sees it.
+
+        Tryton's queue has no such coalescing: a task per callback would
+        cap the settlement at the worker's pace of taking tasks (it pauses
+        up to 100 ms before each), whatever the batches."""
+        Queue = Pool().get('ir.queue')
+        transaction = Transaction()
+        database = transaction.database
+        waiting = WAITING_TASK.get(database.name)
+        if waiting is None:
+            # The same for every callback: built once, by Tryton's search,
+            # which knows how the backend reads the task's data
+            query = Queue.search([
+                    ('name', '=', 'default'),
+                    ('dequeued_at', '=', None),
+                    ('scheduled_at', '=', None),
+                    ('expected_at', '=', None),
+                    ('data.model', '=', cls.__name__),
+                    ('data.method', '=', 'process_queued'),
+                    ], order=[], limit=1, query=True)
+            if database.has_select_for():
+                query.for_ = For('SHARE')
+            waiting = WAITING_TASK[database.name] = tuple(query)
+        cursor = transaction.connection.cursor()
+        cursor.execute(*waiting)
+        if cursor.fetchone():
+            if database.has_channel():
+                # The worker may have skipped the task while it was held
+                database.notify(transaction.connection, Queue.__name__, '')
+        else:
+            cls.__queue__.process_queued([cls(event_id)])
 
     @classmethod
     def process_pending(cls, events=None):
@@ -250,7 +431,7 @@ class Event(ModelSQL, ModelView):
             run_in_transaction(
                 cls._record_error, event_id,
                 gettext('account_mpesa.msg_event_exhausted'))
-        cls.process(due)
+        cls.process_in_batches(due, SETTLE_BATCH)
         counts = Counter(cls(e.id).state for e in due)
         counts['given up'] = len(exhausted)
         logger.info("M-Pesa callbacks retried: %s", summary(counts))
@@ -276,33 +457,57 @@ class Event(ModelSQL, ModelView):
         logger.info("M-Pesa callbacks purged: %d", count)
 
     @classmethod
-    def _ask_first(cls, event_id):
-        """Find what Daraja must be asked to confirm the event and ask it,
-        in a read-only transaction that locks nothing; return the Question
-        and its answer, or None and NOT_ASKED"""
+    def _ask_first(cls, event_ids):
+        """Find what Daraja must be asked to confirm each event, in a
+        read-only transaction that locks nothing, and ask it
+        (``Question.ask_all``); return the Question and its answer by event
+        id (None and NOT_ASKED when there is none), and the exception by
+        event id of those that failed"""
+        Payment = Pool().get('account.payment')
+        asked, failed, claims = {}, {}, []
         with Transaction().new_transaction(readonly=True):
-            event = cls(event_id)
-            if event.state not in {'pending', 'error'}:
-                return None, NOT_ASKED
+            for event in cls.browse(event_ids):
+                asked[event.id] = None, NOT_ASKED
+                if event.state not in {'pending', 'error'}:
+                    continue
+                try:
+                    outcome = parse_callback(
+                        event.kind, event.account.id, load_body(event.body))
+                except (ValueError, TypeError, daraja.ParseError):
+                    continue
+                claims.append((event, outcome))
             try:
-                outcome = parse_callback(
-                    event.kind, event.account.id, load_body(event.body))
-            except (ValueError, TypeError, daraja.ParseError):
-                return None, NOT_ASKED
-            question = event.question(outcome)
-            if question is None:
-                return None, NOT_ASKED
-            return question, question.answer()
+                payments = Payment.mpesa_lookup_all(
+                    [o for _, o in claims], lock=False)
+            except Exception as exception:
+                return asked, {e.id: exception for e, _ in claims}
+            questions = {}
+            for (event, outcome), payment in zip(claims, payments):
+                try:
+                    question = event.question(outcome, payment)
+                except Exception as exception:
+                    failed[event.id] = exception
+                else:
+                    if question is not None:
+                        questions[event.id] = question
+        answers = Question.ask_all(list(questions.values()))
+        for (event_id, question), answer in zip(questions.items(), answers):
+            if isinstance(answer, Exception) and not isinstance(
+                    answer, daraja.DarajaError):
+                failed[event_id] = answer
+            else:
+                asked[event_id] = question, answer
+        return asked, failed
 
-    def question(self, outcome):
+    def question(self, outcome, payment):
         """The Question that confirming the event's claim needs first, or
-        None; reads only and locks nothing"""
+        None, given the payment that made the outcome's request (read, not
+        locked); reads only and locks nothing"""
         Payment = Pool().get('account.payment')
         if not (outcome.final and outcome.is_claim
                 and outcome.kind in {'stk', 'b2c', 'reversal'}
                 and self.account.confirm_callbacks):
             return None
-        payment = Payment.mpesa_lookup(outcome, lock=False)
         if payment is None:
             payment = Payment.mpesa_adoptable(outcome)
         if payment is None or payment.mpesa_agrees(outcome):
@@ -325,38 +530,66 @@ class Event(ModelSQL, ModelView):
         event.save()
 
     @classmethod
-    def _process_one(cls, event_id, answer=NOT_ASKED):
-        """Process the locked event with Daraja's answer to its question;
-        return the Question to ask first, or None"""
-        lock_rows(cls, [event_id])
-        event = cls(event_id)
-        if event.state not in {'pending', 'error'}:
-            return None
-        outcome = parse_callback(
-            event.kind, event.account.id, load_body(event.body))
-        verdict = event._handle(outcome, answer)
-        if isinstance(verdict, Question):
-            return verdict
-        state, note = verdict
-        event.attempts += 1
-        event.state = state
-        event.error = note
-        event.processed_at = utc_now()
-        event.save()
+    def _apply(cls, event_ids, answers):
+        """Process the events, locked, with Daraja's answers to their
+        questions by event id; return the Questions to ask first by event
+        id, whose events are left as they are.  The caller commits.
+
+        The callbacks about payouts and STK Pushes go through one
+        ``Batch`` of the ledger, flushed before a callback about a payment
+        or receipt that an earlier one of the flush is about (a repeated
+        delivery); the others are applied one after the other, after
+        them."""
+        lock_rows(cls, event_ids)
+        events = [e for e in cls.browse(event_ids)
+            if e.state in {'pending', 'error'}]
+        work = [(e, parse_callback(e.kind, e.account.id, load_body(e.body)))
+            for e in events]
+        together, alone = [], []
+        for event, outcome in work:
+            if (outcome.is_claim and outcome.final
+                    and outcome.kind in {'stk', 'b2c', 'reversal'}):
+                together.append((event, outcome))
+            else:
+                alone.append([(event, outcome)])
+        late, processed = {}, []
+        for round_, prefetched in (
+                [(r, True) for r in Batch.rounds(together, itemgetter(1))]
+                + [(r, False) for r in alone]):
+            batch = Batch()
+            if prefetched:
+                batch.prefetch(o for _, o in round_)
+            for event, outcome in round_:
+                verdict = event._handle(
+                    outcome, answers.get(event.id, NOT_ASKED), batch)
+                if isinstance(verdict, Question):
+                    late[event.id] = verdict
+                else:
+                    event._record_verdict(*verdict)
+                    processed.append(event)
+            batch.flush()
+        cls.save(processed)
+        return late
+
+    def _record_verdict(self, state, note):
+        self.attempts += 1
+        self.state = state
+        self.error = note
+        self.processed_at = utc_now()
         if state == 'rejected':
             logger.warning(
-                "M-Pesa callback %d rejected: %s", event.id, note)
-        return None
+                "M-Pesa callback %d rejected: %s", self.id, note)
 
-    def _handle(self, outcome, answer):
-        """Apply the outcome of the callback; return the event's new state
-        and note, or the Question to ask Daraja first"""
+    def _handle(self, outcome, answer, batch):
+        """Apply the outcome of the callback with the ledger's batch;
+        return the event's new state and note, or the Question to ask
+        Daraja first"""
         pool = Pool()
         Payment = pool.get('account.payment')
         Ledger = pool.get('account.payment.mpesa.transaction')
         if outcome.kind == 'c2b':
             return self.handle_customer_payment(outcome, answer)
-        payment = Payment.mpesa_lookup(outcome)
+        payment = batch.payment(outcome)
         self.payment = payment
         if not outcome.final:
             if payment is None or payment.mpesa_state == 'sending':
@@ -379,8 +612,9 @@ class Event(ModelSQL, ModelView):
                 return verdict
         if payment is None:
             payment = self.payment = adoptable.mpesa_adopt(outcome)
-        Ledger.settle(outcome, payment, event=self)
+        Ledger.settle(outcome, payment, event=self, batch=batch)
         if outcome.source == 'status':
+            batch.flush()
             self._judge_claims(payment)
         return 'done', None
 

@@ -5,12 +5,21 @@ one function that applies an outcome to the payment it is about."""
 import logging
 from decimal import Decimal
 
+import trytond.config as config
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
+from trytond.tools import grouped_slice
+
+from .common import nairobi_date
 
 logger = logging.getLogger(__name__)
+
+# The most outcomes of an account applied together: callbacks on the task
+# queue, answers of the reconciliation
+SETTLE_BATCH = config.getint('account_mpesa', 'settle_batch', default=50)
 
 
 class Ledger(ModelSQL, ModelView):
@@ -122,13 +131,30 @@ class Ledger(ModelSQL, ModelView):
         return records[0] if records else None
 
     @classmethod
+    def find_all(cls, outcomes):
+        """The ledger records of the outcomes' receipts, by account id and
+        receipt; one search"""
+        wanted = {(o.account, o.receipt) for o in outcomes if o.receipt}
+        accounts = sorted({a for a, _ in wanted})
+        found = {}
+        for receipts in grouped_slice(
+                sorted({r for _, r in wanted}), backend.MAX_QUERY_PARAMS):
+            for record in cls.search([
+                        ('account', 'in', accounts),
+                        ('receipt', 'in', list(receipts)),
+                        ]):
+                found[record.account.id, record.receipt] = record
+        return found
+
+    @classmethod
     def record(cls, outcome, payment=None, event=None, state='received',
-            note=None, found=False):
+            note=None, found=False, batch=None):
         """The ledger record of the money the outcome says M-Pesa moved:
         found by its receipt (the caller may give what it found, None
         included) and given the payment, state and note unless they are
-        the default ones, or created with them in one INSERT.  A record
-        that settles nothing is logged.  The caller commits."""
+        the default ones, or created with them (saved with the batch when
+        one is given).  A record that settles nothing is logged.  The
+        caller commits."""
         record = cls.find(outcome) if found is False else found
         if record is not None:
             if state != 'received' and (record.state, record.payment,
@@ -155,7 +181,10 @@ class Ledger(ModelSQL, ModelView):
             payer_name=outcome.name or None,
             account_number=outcome.bill_reference or None,
             payment=payment, state=state, note=note, event=event)
-        record.save()
+        if batch is not None:
+            batch.records.append(record)
+        else:
+            record.save()
         cls._log_unsettled(record)
         return record
 
@@ -167,7 +196,7 @@ class Ledger(ModelSQL, ModelView):
                 record.receipt, record.note)
 
     @classmethod
-    def settle(cls, outcome, payment, event=None):
+    def settle(cls, outcome, payment, event=None, batch=None):
         """Apply a final outcome to the payment it is about: the payment is
         locked and read after the lock by the caller, or None when no
         payment of the outcome's account made the request.
@@ -177,19 +206,27 @@ class Ledger(ModelSQL, ModelView):
         code, or is held for review with the reason; a payment in review
         is settled by a final outcome like any other.  Returns what became
         of it: 'succeeded', 'failed', 'review', 'duplicate', 'unknown' or
-        'waiting' (the outcome is not final).  The caller commits.
+        'waiting' (the outcome is not final).  With a Batch, the new
+        records and the payments are written by its flush, else at once.
+        The caller commits.
         """
+        if batch is None:
+            batch = Batch()
+            result = cls.settle(outcome, payment, event, batch)
+            batch.flush()
+            return result
         if not outcome.final:
             return 'waiting'
         if payment and payment.mpesa_account.id != outcome.account:
             payment = None
-        found = cls.find(outcome) if outcome.moved_money else None
+        found = batch.find(outcome) if outcome.moved_money else None
 
         def keep(payment, state, note=None):
             "Record the money moved, if any, with what it settles"
             if outcome.moved_money:
                 return cls.record(
-                    outcome, payment, event, state, note, found=found)
+                    outcome, payment, event, state, note, found=found,
+                    batch=batch)
 
         if payment is None:
             if not (found and found.payment):
@@ -208,8 +245,9 @@ class Ledger(ModelSQL, ModelView):
             if payment.mpesa_transactions:
                 # M-Pesa moved money for it: a failure cannot undo that
                 return 'review'
-            payment.mpesa_fail(
+            payment.mpesa_mark_failed(
                 outcome.result_code, outcome.result_desc, api=outcome.api)
+            batch.failed.append(payment)
             return 'failed'
         reason = cls._amount_problem(outcome, payment)
         if reason:
@@ -217,9 +255,10 @@ class Ledger(ModelSQL, ModelView):
             payment.mpesa_hold(reason)
             return 'review'
         keep(payment, 'matched')
-        payment.mpesa_succeed(outcome)
+        payment.mpesa_mark_succeeded(outcome)
+        batch.succeeded.append((payment, nairobi_date(outcome.time)))
         if payment.mpesa_payout_method == 'reversal':
-            cls.mark_reversed(payment.mpesa_refund_of)
+            batch.reversed.append(payment.mpesa_refund_of)
         return 'succeeded'
 
     @classmethod
@@ -268,3 +307,90 @@ class Ledger(ModelSQL, ModelView):
     def mark_reversed(cls, payment):
         "Record that M-Pesa reversed the receipts of the payment"
         cls.write(list(payment.mpesa_transactions), {'state': 'reversed'})
+
+
+class Batch:
+    """Outcomes applied together, in the caller's transaction, by
+    ``Ledger.settle``: what the rules look up is read once for all of them
+    (``prefetch``: their payments, locked, and the ledger records of their
+    receipts) and what they change is written once for all of them
+    (``flush``): the new ledger records in one INSERT, the payments'
+    M-Pesa fields, ``succeed`` once per clearing date, ``fail`` once.
+
+    One outcome applied alone is a batch of one.  The outcomes of one
+    flush concern distinct payments and receipts (``rounds``)."""
+
+    def __init__(self):
+        self.payments = {}
+        self.found = {}
+        self.records = []
+        self.succeeded = []
+        self.failed = []
+        self.reversed = []
+
+    @staticmethod
+    def rounds(items, outcome=lambda item: item):
+        """The items split in rounds, lists of items whose outcomes concern
+        distinct payments and receipts, to be applied and flushed one
+        after the other: an item goes to the first round that has none of
+        its payment and receipt (a repeated delivery goes to the next)"""
+        rounds = []
+        for item in items:
+            value = outcome(item)
+            keys = {('request', value.account, value.reference)}
+            if value.receipt:
+                keys.add(('receipt', value.account, value.receipt))
+            for round_, used in rounds:
+                if not (keys & used):
+                    break
+            else:
+                round_, used = [], set()
+                rounds.append((round_, used))
+            round_.append(item)
+            used |= keys
+        return [r for r, _ in rounds]
+
+    def prefetch(self, outcomes):
+        """Look up at once the payments of the outcomes (locked, read
+        after the lock) and the ledger records of their receipts"""
+        pool = Pool()
+        Payment = pool.get('account.payment')
+        Ledger = pool.get('account.payment.mpesa.transaction')
+        outcomes = list(outcomes)
+        for outcome, payment in zip(
+                outcomes, Payment.mpesa_lookup_all(outcomes)):
+            self.payments[outcome] = payment
+        found = Ledger.find_all(outcomes)
+        for outcome in outcomes:
+            if outcome.receipt:
+                key = (outcome.account, outcome.receipt)
+                self.found[key] = found.get(key)
+
+    def payment(self, outcome):
+        """The payment that made the outcome's request, locked: as
+        prefetched, else looked up"""
+        if outcome in self.payments:
+            return self.payments[outcome]
+        return Pool().get('account.payment').mpesa_lookup(outcome)
+
+    def find(self, outcome):
+        "The ledger record of the outcome's receipt: as prefetched or found"
+        key = (outcome.account, outcome.receipt)
+        if key in self.found:
+            return self.found[key]
+        return Pool().get('account.payment.mpesa.transaction').find(outcome)
+
+    def flush(self):
+        """Write what the outcomes applied so far changed; the lookups are
+        forgotten (they are stale now).  The caller commits."""
+        pool = Pool()
+        Payment = pool.get('account.payment')
+        Ledger = pool.get('account.payment.mpesa.transaction')
+        records, succeeded, failed, reversed_ = (
+            self.records, self.succeeded, self.failed, self.reversed)
+        self.__init__()
+        if records:
+            Ledger.save(records)
+        Payment.mpesa_settle(succeeded, failed)
+        for payment in reversed_:
+            Ledger.mark_reversed(payment)

@@ -7,7 +7,7 @@ with the primitives here (succeed, fail, hold for review)."""
 import datetime as dt
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from decimal import Decimal
 
 from sql.conditionals import Coalesce
@@ -20,7 +20,7 @@ from trytond.transaction import Transaction, without_check_access
 
 from . import daraja
 from .common import (
-    company_domain, lock_rows, nairobi_date, run_in_transaction, utc_now)
+    company_domain, lock_rows, run_in_transaction, utc_now)
 from .exceptions import MpesaPaymentError
 
 logger = logging.getLogger(__name__)
@@ -435,18 +435,21 @@ class Payment(metaclass=PoolMeta):
     def mpesa_fail(self, code, description, message=None, api='stk'):
         """Fail the payment with Daraja's code and the message for it (ours
         for the code unless given).  The caller commits."""
+        self.mpesa_mark_failed(code, description, message, api)
+        self.__class__.mpesa_settle([], [self])
+
+    def mpesa_mark_failed(self, code, description, message=None, api='stk'):
+        """Set the M-Pesa fields of a payment that Daraja failed, for
+        ``mpesa_settle``"""
         self.mpesa_checked_at = utc_now()
         self.mpesa_result_code = code
         self.mpesa_result_desc = description
         self.mpesa_message = message or daraja.result_message(code, api=api)
         self.mpesa_state = 'done'
-        self.save()
-        with without_check_access():
-            self.__class__.fail([self])
 
-    def mpesa_succeed(self, outcome):
-        """Succeed the payment with the outcome's receipt, its clearing move
-        dated on the Nairobi date of the outcome.  The caller commits."""
+    def mpesa_mark_succeeded(self, outcome):
+        """Set the M-Pesa fields of a payment that the outcome succeeds,
+        with its receipt, for ``mpesa_settle``"""
         self.mpesa_checked_at = utc_now()
         self.mpesa_result_code = outcome.result_code
         self.mpesa_result_desc = outcome.result_desc
@@ -454,11 +457,27 @@ class Payment(metaclass=PoolMeta):
         self.mpesa_state = 'done'
         self.mpesa_message = daraja.result_message(
             outcome.result_code, api=outcome.api)
-        self.save()
-        with Transaction().set_context(
-                clearing_date=nairobi_date(outcome.time)), \
-                without_check_access():
-            self.__class__.succeed([self])
+
+    @classmethod
+    def mpesa_settle(cls, succeeded, failed):
+        """Save the M-Pesa fields of the payments, then succeed those of
+        succeeded, pairs of a payment and the date of its clearing move,
+        with one call per date, and fail the failed.  The caller
+        commits."""
+        cls.save(list(failed))
+        by_date = defaultdict(list)
+        for payment, date in succeeded:
+            by_date[date].append(payment)
+        with without_check_access():
+            for date, payments in sorted(by_date.items()):
+                with Transaction().set_context(clearing_date=date):
+                    # Their M-Pesa fields are saved with their clearing
+                    # move: one write of each payment less
+                    cls.succeed(payments)
+            if failed:
+                cls.fail(list(failed))
+        # What succeed did not save (a journal without clearing move)
+        cls.save([p for p, _ in succeeded])
 
     def mpesa_agrees(self, outcome):
         """Whether the outcome repeats what settled the payment: the same
@@ -485,11 +504,11 @@ class Payment(metaclass=PoolMeta):
         logger.warning("Payment %d held for review: %s", self.id, reason)
 
     @classmethod
-    def mpesa_request_domain(cls, outcome):
-        "The domain of the payment that made the outcome's request, or None"
+    def mpesa_request_key(cls, outcome):
+        """The field and value of the payment that made the outcome's
+        request, or None"""
         if outcome.kind == 'stk' and outcome.checkout_request_id:
-            return [('mpesa_checkout_request_id', '=',
-                    outcome.checkout_request_id)]
+            return 'mpesa_checkout_request_id', outcome.checkout_request_id
         return None
 
     @classmethod
@@ -498,19 +517,35 @@ class Payment(metaclass=PoolMeta):
         outcome is about, locked and read after the lock so that concurrent
         deliveries see each other (unless lock is False); None when there
         is none (yet)"""
-        domain = cls.mpesa_request_domain(outcome)
-        if domain is None:
-            return None
-        payments = cls.search(domain, limit=1)
-        if not payments:
-            return None
+        return cls.mpesa_lookup_all([outcome], lock=lock)[0]
+
+    @classmethod
+    def mpesa_lookup_all(cls, outcomes, lock=True):
+        """The payments of ``mpesa_lookup`` for each outcome, in one search
+        and one lock (taken in the order of the ids)"""
+        keys = [cls.mpesa_request_key(o) for o in outcomes]
+        wanted = defaultdict(set)
+        for key in filter(None, keys):
+            wanted[key[0]].add(key[1])
+        if not wanted:
+            return [None] * len(keys)
+        payments = cls.search(['OR'] + [
+                (name, 'in', sorted(values))
+                for name, values in sorted(wanted.items())])
         if lock:
-            # Before anything of the payment is read (and cached)
+            # Before anything of the payments is read (and cached)
             lock_rows(cls, payments)
-        payment, = payments
-        if payment.mpesa_account.id != outcome.account:
-            return None
-        return payment
+        found = {}
+        for payment in cls.browse(payments):
+            for name in wanted:
+                found[name, getattr(payment, name)] = payment
+        result = []
+        for outcome, key in zip(outcomes, keys):
+            payment = found.get(key) if key else None
+            if payment and payment.mpesa_account.id != outcome.account:
+                payment = None
+            result.append(payment)
+        return result
 
     @classmethod
     def mpesa_adoptable(cls, outcome):

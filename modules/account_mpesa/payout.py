@@ -260,15 +260,14 @@ class Payment(metaclass=PoolMeta):
         return self.mpesa_originator_conversation_id
 
     @classmethod
-    def mpesa_request_domain(cls, outcome):
+    def mpesa_request_key(cls, outcome):
         if outcome.status_request_id:
-            return [('mpesa_status_request_id', '=',
-                    outcome.status_request_id)]
+            return 'mpesa_status_request_id', outcome.status_request_id
         if outcome.kind in {'b2c', 'reversal'} and (
                 outcome.originator_conversation_id):
-            return [('mpesa_originator_conversation_id', '=',
-                    outcome.originator_conversation_id)]
-        return super().mpesa_request_domain(outcome)
+            return ('mpesa_originator_conversation_id',
+                outcome.originator_conversation_id)
+        return super().mpesa_request_key(outcome)
 
     def mpesa_timed_out(self):
         """Record that M-Pesa queued the payout past its time-out: not a

@@ -76,12 +76,22 @@ class Account(metaclass=PoolMeta):
                 {'empty': "no records", 'unregistered':
                     "the shortcode is not registered for Pull"}[kind],
                 result.response_message)
+        outcomes = []
         for row in rows:
             outcome = from_pull(self.id, row)
             if not outcome.receipt or outcome.amount is None:
                 counts['invalid'] += 1
-                continue
-            counts[run_in_transaction(self._pull_row, outcome)] += 1
+            else:
+                outcomes.append(outcome)
+        # Most rows are in the ledger already: looked up together
+        Ledger = Pool().get('account.payment.mpesa.transaction')
+        with Transaction().new_transaction(readonly=True):
+            known = Ledger.find_all(outcomes)
+        for outcome in outcomes:
+            if (outcome.account, outcome.receipt) in known:
+                counts['known'] += 1
+            else:
+                counts[run_in_transaction(self._pull_row, outcome)] += 1
 
         def done():
             account = self.__class__(self.id)

@@ -3,6 +3,7 @@
 """Chasing the M-Pesa payments whose answer did not come: the cron and
 the Check M-Pesa Status button ask Daraja, and the ledger applies what it
 answers."""
+import functools
 import logging
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from trytond.pyson import Eval
 from . import daraja
 from .common import (
     company_domain, lock_rows, run_in_transaction, summary, utc_now)
+from .ledger import SETTLE_BATCH, Batch
 from .outcome import from_stk_query
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class Run:
         self.now = utc_now()
         self.stopped = {}
         self.swept = set()
+        # The STK Query answers not applied yet: (payment id, answer)
+        self.answers = []
         self._next = {}
         self._unreachable = Counter()
 
@@ -128,28 +132,43 @@ class Payment(metaclass=PoolMeta):
     @classmethod
     def mpesa_apply_query(cls, payment_id, answer):
         """Apply Daraja's answer to an STK Query about the payment (None:
-        still pending) through the ledger; return what became of it.  An
-        answer about another request changes nothing but the message.  The
+        still pending) through the ledger; return what became of it.  The
         caller commits."""
+        return cls.mpesa_apply_queries([(payment_id, answer)])[0]
+
+    @classmethod
+    def mpesa_apply_queries(cls, answers):
+        """Apply Daraja's answers to STK Queries, pairs of a payment id and
+        the answer, through one batch of the ledger: the payments locked
+        together, what they change written together.  Return what became
+        of each.  An answer about another request changes nothing but the
+        message.  The caller commits."""
+        lock_rows(cls, [i for i, _ in answers])
+        batch = Batch()
+        results = [cls(i)._mpesa_apply_query(answer, batch)
+            for i, answer in answers]
+        batch.flush()
+        return results
+
+    def _mpesa_apply_query(self, answer, batch):
         Ledger = Pool().get('account.payment.mpesa.transaction')
-        lock_rows(cls, [payment_id])
-        payment = cls(payment_id)
-        if payment.state != 'processing':
+        cls = self.__class__
+        if self.state != 'processing':
             return 'duplicate'
-        outcome = from_stk_query(payment.mpesa_account.id, answer)
+        outcome = from_stk_query(self.mpesa_account.id, answer)
         if outcome is None:
-            cls.mpesa_record_checked(payment_id, gettext(
+            cls.mpesa_record_checked(self.id, gettext(
                     'account_mpesa.msg_mpesa_still_pending'))
             return 'pending'
-        if outcome.checkout_request_id != payment.mpesa_checkout_request_id:
+        if outcome.checkout_request_id != self.mpesa_checkout_request_id:
             logger.warning(
                 "STK Query about payment %d answered about %s",
-                payment.id, outcome.checkout_request_id)
-            cls.mpesa_record_checked(payment_id, gettext(
+                self.id, outcome.checkout_request_id)
+            cls.mpesa_record_checked(self.id, gettext(
                     'account_mpesa.msg_mpesa_unexpected_answer',
                     reference=outcome.checkout_request_id))
             return 'unexpected'
-        return Ledger.settle(outcome, payment)
+        return Ledger.settle(outcome, self, batch=batch)
 
     @classmethod
     def mpesa_record_checked(cls, payment_id, message=None):
@@ -199,17 +218,23 @@ class Payment(metaclass=PoolMeta):
             counts.update(cls.mpesa_send(requested))
         for payment in payments:
             if payment.mpesa_state != 'requested':
-                counts[cls._mpesa_chase_safely(payment, run)] += 1
+                result = cls._mpesa_chase_safely(payment, run)
+                if result:
+                    counts[result] += 1
+            if len(run.answers) >= SETTLE_BATCH:
+                counts.update(cls._mpesa_apply_answers(run))
+        counts.update(cls._mpesa_apply_answers(run))
         logger.info("M-Pesa reconciliation: %s", summary(counts))
         return counts
 
     @classmethod
-    def _mpesa_chase_safely(cls, payment, run):
-        """Chase the payment; an exception in its handling marks it checked
-        with the reason, so that the run goes on and the next runs take the
-        others first"""
+    def _mpesa_chase_safely(cls, payment, run, chase=None):
+        """Chase the payment (or chase() it): return what became of it, or
+        None when its answer waits for the run's batch.  An exception in its handling
+        marks it checked with the reason, so that the run goes on and the
+        next runs take the others first"""
         try:
-            return payment._mpesa_chase(run)
+            return chase() if chase else payment._mpesa_chase(run)
         except Exception as exception:
             logger.warning(
                 "Payment %d could not be reconciled", payment.id,
@@ -219,8 +244,30 @@ class Payment(metaclass=PoolMeta):
                     error=exception))
             return 'error'
 
+    @classmethod
+    def _mpesa_apply_answers(cls, run):
+        """Apply the STK Query answers the run collected, together in a
+        transaction; when that fails, each alone.  Return the counts of
+        what became of the payments."""
+        answers, run.answers = run.answers, []
+        if not answers:
+            return Counter()
+        try:
+            return Counter(run_in_transaction(
+                    cls.mpesa_apply_queries, answers, retries=0))
+        except Exception:
+            if len(answers) > 1:
+                logger.warning(
+                    "M-Pesa batch of %d answers failed, applying them one "
+                    "by one", len(answers), exc_info=True)
+        return Counter(
+            cls._mpesa_chase_safely(cls(i), run, functools.partial(
+                    run_in_transaction, cls.mpesa_apply_query, i, answer))
+            for i, answer in answers)
+
     def _mpesa_chase(self, run):
-        "Chase the payment; return what became of it"
+        """Chase the payment; return what became of it, or None when the
+        answer to its STK Query waits in the run's batch"""
         pool = Pool()
         Event = pool.get('account.payment.mpesa.event')
         cls = self.__class__
@@ -255,7 +302,9 @@ class Payment(metaclass=PoolMeta):
         if failure:
             run_in_transaction(cls.mpesa_record_checked, self.id)
             return failure
-        return run_in_transaction(cls.mpesa_apply_query, self.id, answer)
+        # Applied with the run's next batch of answers, which counts it
+        run.answers.append((self.id, answer))
+        return None
 
     def _mpesa_chase_payout(self, run):
         """Ask Transaction Status about a payout whose result did not come

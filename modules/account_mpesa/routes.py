@@ -27,6 +27,8 @@ from .outcome import CALLBACK_KINDS
 logger = logging.getLogger(__name__)
 
 ACKNOWLEDGEMENT = {'ResultCode': 0, 'ResultDesc': "Accepted"}
+# Where the route keeps the body it read in the request's environment
+BODY = 'account_mpesa.body'
 PROCESSING = threading.BoundedSemaphore(
     config.getint('account_mpesa', 'callback_processes', default=4))
 
@@ -61,7 +63,10 @@ def callback(request, pool, identifier, kind):
     limit = gate.size_limit
     if (request.content_length or 0) > limit:
         abort(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    body = request.stream.read(limit + 1)
+    if BODY not in request.environ:
+        # Read once: with_transaction runs the route again after a conflict
+        request.environ[BODY] = request.stream.read(limit + 1)
+    body = request.environ[BODY]
     if len(body) > limit:
         abort(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     queued = config.getboolean('queue', 'worker', default=False)
@@ -69,7 +74,7 @@ def callback(request, pool, identifier, kind):
         event_id, state = Event.receive(
             gate, kind, body.decode('utf-8', 'replace'), address)
         if queued and state == 'pending':
-            Event.__queue__.process([Event(event_id)])
+            Event.enqueue(event_id)
     except backend.DatabaseOperationalError:
         # with_transaction starts the transaction again, then commits it
         # before the answer is sent

@@ -3,6 +3,10 @@
 """Fixtures of the end-to-end tests: the real Tryton WSGI app served on a
 loopback port, the Daraja simulator on another, and the business between
 them.  Callbacks travel over real HTTP."""
+import os
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -44,3 +48,37 @@ def shop(simulator, tryton_url):
     "The business, fresh for each test, wired to the simulator"
     simulator.reset()
     return scenario.activate(simulator.url, tryton_url)
+
+
+@pytest.fixture
+def queue_worker(shop, monkeypatch):
+    """A trytond-worker process on the test database, with every process
+    configured for the task queue: the callbacks are settled by batches"""
+    from trytond.config import config
+
+    monkeypatch.setenv('TRYTOND_QUEUE__WORKER', 'True')
+    config.set('queue', 'worker', 'True')
+    worker = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), 'trytond-worker'),
+            '-d', os.environ['DB_NAME'], '-n', '1'],
+        env=dict(os.environ, TRYTOND_QUEUE__WORKER='True'),
+        start_new_session=True)
+    try:
+        yield worker
+    finally:
+        config.set('queue', 'worker', 'False')
+        # The worker's pool processes go with it
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+
+
+@pytest.fixture(params=['inline', 'queue'])
+def settling(request):
+    """Where the callbacks are settled: in the server that answered them
+    (the default), or by batches on the task queue by a trytond-worker,
+    whose proofs run on PostgreSQL only (the production setup)"""
+    if request.param == 'queue':
+        if not os.environ['TRYTOND_DATABASE_URI'].startswith('postgresql'):
+            pytest.skip("the task queue's variant runs on PostgreSQL only")
+        request.getfixturevalue('queue_worker')
+    return request.param

@@ -118,6 +118,34 @@ def test_not_stored_not_acknowledged(shop, tryton_url, monkeypatch):
     assert not events()
 
 
+def test_stored_after_a_conflict(shop, tryton_url, monkeypatch):
+    """A callback whose transaction meets a database conflict is stored,
+    with its body, when the route runs again"""
+    from trytond import backend
+    from trytond.pool import Pool
+    Event = Pool(os.environ['DB_NAME']).get('account.payment.mpesa.event')
+    receive = Event.receive
+    conflicts = []
+
+    def conflicting(*args, **kwargs):
+        result = receive(*args, **kwargs)
+        if not conflicts:
+            conflicts.append(result)
+            raise backend.DatabaseOperationalError("a concurrent update")
+        return result
+    monkeypatch.setattr(Event, 'receive', conflicting)
+    body = stk_callback('ws_CO_1', 1)
+    response = requests.post(
+        callback_url(tryton_url, shop.mpesa_account.callback_identifier),
+        json=body)
+    assert response.status_code == 200
+    assert conflicts
+    monkeypatch.undo()
+    event, = events()
+    assert json.loads(event.body) == body
+    assert event.state != 'invalid'
+
+
 def test_duplicate_deliveries(shop, simulator):
     "Five deliveries of one callback settle the payment once"
     simulator.set_faults(duplicate_callbacks=5)

@@ -42,12 +42,16 @@ def create_processing_payments(shop, count):
     return payments
 
 
-def test_duplicate_storm(shop, simulator):
-    "Every callback delivered 5 times concurrently: each payment once"
+def test_duplicate_storm(shop, simulator, settling):
+    """Every callback delivered 5 times concurrently: each payment once,
+    settled in the answering server or by batches on the task queue"""
     payments = create_processing_payments(shop, STORM_PAYMENTS)
     Payment = Model.get('account.payment')
+    # The worker sends the queued pushes
+    assert wait_for(lambda: len(Payment.find([
+                    ('mpesa_state', '=', 'pending')])) == STORM_PAYMENTS,
+        timeout=120)
     payments = Payment.find([('mpesa_state', '=', 'pending')])
-    assert len(payments) == STORM_PAYMENTS
     simulator.set_faults(duplicate_callbacks=COPIES, concurrent_duplicates=True)
 
     with ThreadPoolExecutor(8) as executor:
@@ -120,31 +124,6 @@ def test_shared_token(shop, simulator):
     assert not errors, errors
 
 
-@pytest.fixture
-def queue_worker(shop, monkeypatch):
-    """A trytond-worker process on the test database, with every process
-    configured for the task queue"""
-    import subprocess
-    import sys
-
-    from trytond.config import config
-
-    monkeypatch.setenv('TRYTOND_QUEUE__WORKER', 'True')
-    config.set('queue', 'worker', 'True')
-    worker = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), 'trytond-worker'),
-            '-d', os.environ['DB_NAME'], '-n', '1'],
-        env=dict(os.environ, TRYTOND_QUEUE__WORKER='True'),
-        start_new_session=True)
-    try:
-        yield worker
-    finally:
-        config.set('queue', 'worker', 'False')
-        # The worker's pool processes go with it
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
-
-
 def test_processing_on_task_queue(shop, simulator, queue_worker):
     "With [queue] worker, a trytond-worker process settles the callbacks"
     from .scenario import (
@@ -163,7 +142,7 @@ def test_processing_on_task_queue(shop, simulator, queue_worker):
         Queue = Pool(database).get('ir.queue')
         task, = [t for t in Queue.search([])
             if t.data['model'] == 'account.payment.mpesa.event']
-        assert task.data['method'] == 'process'
+        assert task.data['method'] == 'process_queued'
         assert task.finished_at
     assert queue_worker.poll() is None
 

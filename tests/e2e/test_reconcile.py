@@ -52,7 +52,7 @@ def pushes(simulator):
         if r['path'].endswith('/stkpush/v1/processrequest')]
 
 
-def test_lost_callbacks(shop, simulator):
+def test_lost_callbacks(shop, simulator, settling):
     "Callbacks that never come: the cron asks and settles every payment"
     simulator.set_faults(drop_callbacks=0.3, drop_seed=3)
     payments = request_payments(shop, 10)
@@ -74,7 +74,7 @@ def test_lost_callbacks(shop, simulator):
     assert len(pushes(simulator)) == 10
 
 
-def test_late_callback_after_reconcile(shop, simulator):
+def test_late_callback_after_reconcile(shop, simulator, settling):
     "A callback after the cron settled the payment only brings the receipt"
     # The callback is held back (dropped) until the cron has settled the
     # payment, then delivered as Safaricom's late retry would be: a delay
@@ -104,18 +104,32 @@ def test_late_callback_after_reconcile(shop, simulator):
     assert len(Move.find([('origin', '=', str(payment))])) == 1
 
 
-def test_outcome_unknown(shop, simulator, monkeypatch):
+def test_outcome_unknown(shop, simulator, monkeypatch, settling):
     "A push whose answer never came is never sent again, and still settles"
+    from trytond.config import config
+
     monkeypatch.setattr(account_module, 'READ_TIMEOUT', 0.5)
-    simulator.set_faults(slow_response=1.5)
+    # The callback is held back until the push is recorded, then delivered
+    simulator.set_faults(slow_response=1.5, drop_callbacks=1)
     sale = create_quotation(shop.customer, 700)
-    wizard = request_payment(sale)
+    # The push is sent by this process (its time-out shortened), whatever
+    # settles the callbacks
+    queued = config.getboolean('queue', 'worker', default=False)
+    config.set('queue', 'worker', 'False')
+    try:
+        wizard = request_payment(sale)
+    finally:
+        config.set('queue', 'worker', str(queued))
     payment = wizard.form.payment
     assert payment.mpesa_state == 'unknown'
     assert "Do not ask the customer again" in wizard.form.message
     monkeypatch.undo()
 
     # The push went through: its callback is adopted by the payment
+    assert wait_for(lambda: simulator.dropped_callbacks)
+    callback, = simulator.dropped_callbacks
+    assert requests.post(
+        callback['url'], json=callback['json'], timeout=10).ok
     assert wait_for(payment_settled(payment))
     assert payment.state == 'succeeded'
     assert payment.mpesa_receipt == simulator.ledger[0]['receipt']
