@@ -243,6 +243,96 @@ def test_same_rows_twice_create_nothing(books):
     assert later_statement.end_balance == statement.end_balance + 800
 
 
+def test_charge_with_the_receipt_it_charges(books):
+    """A charge row may carry the receipt of the transaction it charges:
+    a later file with that charge imports it, though the transaction's row
+    is imported already, and a charge is never taken for its transaction"""
+    from trytond.modules.account_statement.exceptions import (
+        ImportStatementError)
+
+    paid, charge = sample()[:2]
+    charge = dict(charge, receipt=paid['receipt'])
+    first, = import_file(books, portal_csv([paid]))
+    later = [paid, charge, row('TLC1000009', 59, "Pay Bill from "
+            "25471****678 - JOHN DOE Acc. B2", paid_in='800',
+            reason='Pay Bill Online', account='B2')]
+    second, = import_file(books, portal_csv(later))
+    assert sorted((o.number, o.amount) for o in second.origins) == [
+        ('TLC1000001', -25), ('TLC1000009', 800)]
+    assert second.start_balance == first.end_balance == OPENING + 2500
+    charge_line, = [l for l in second.lines if l.amount == -25]
+    assert charge_line.account == books.account.charges_account
+    with pytest.raises(ImportStatementError, match="imported already"):
+        import_file(books, portal_xlsx(later))
+    stands = {(l.receipt, l.kind) for l in tie_out(books, second).lines}
+    assert ('TLC1000001', 'charge') in stands
+
+
+def test_statements_of_one_portal_account_per_journal(books):
+    """A sweep is a row of both accounts' statements with one receipt: the
+    statements of a journal are of one of the shortcode's accounts, and
+    another account's is refused, naming both"""
+    from trytond.modules.account_statement.exceptions import (
+        ImportStatementError)
+
+    statement, = import_file(books, portal_csv(sample()))
+    assert statement.mpesa_portal_account == 'Utility Account'
+    working = portal_csv([row('TLC1000007', 55, "Funds transfer",
+                paid_in='3000', reason='Utility Account to Organization '
+                'Settlement Account')]).replace(
+        b'Utility Account\r\n', b'Working Account\r\n', 1)
+    assert b'Working Account' in working
+    with pytest.raises(ImportStatementError,
+            match='"Working Account".*"Utility Account"'):
+        import_file(books, working)
+    assert statements(books).search_count([]) == 1
+
+
+@pytest.mark.parametrize('charge_receipt', ['own', 'charged'])
+def test_simulator_statements(books, charge_receipt):
+    """The statements the simulator exports, in both forms of the charges'
+    receipts, CSV and XLSX: read alike, imported, every row explained
+    but the receipt that matches nothing"""
+    from daraja_sim import Simulator
+
+    sale = test_matching.quotation(books, books.customer, 800)
+    with Simulator(answer_delay=0, shortcode=SHORTCODE) as simulator:
+        simulator.book([
+                {'kind': 'c2b', 'amount': 800, 'phone': '254712345678',
+                    'account': sale.number},
+                {'kind': 'c2b', 'amount': 1500, 'phone': '254712345679',
+                    'account': 'NOSUCH-1'},
+                ])
+        simulator.sweep()
+        exports = [
+            simulator.statement_csv(
+                charge_receipt=charge_receipt).encode(),
+            simulator.statement_xlsx(
+                charge_receipt=charge_receipt, minus=False,
+                mask=False, date_cells=True),
+            ]
+    from_csv, from_xlsx = map(portal_statement.read, exports)
+    assert len(from_csv.rows) == 5  # 2 payments, their charges, a sweep
+    assert [(r.identity, r.amount, r.kind) for r in from_csv.rows] == [
+        (r.identity, r.amount, r.kind) for r in from_xlsx.rows]
+    assert (charge_receipt == 'charged') == (
+        len({r.receipt for r in from_csv.rows}) == 3)
+
+    statement, = import_file(books, exports[1])
+    assert len(statement.origins) == 5
+    tieout = tie_out(books, statement)
+    stands = sorted((l.kind, l.status) for l in tieout.lines)
+    assert stands == [
+        ('charge', 'explained'), ('charge', 'explained'),
+        ('recovered', 'action'), ('recovered', 'explained'),
+        ('sweep', 'explained')]
+    assert (tieout.unexplained, tieout.balance_difference) == (0, 0)
+    from trytond.modules.account_statement.exceptions import (
+        ImportStatementError)
+    with pytest.raises(ImportStatementError, match="imported already"):
+        import_file(books, exports[0])
+
+
 def truncated_xlsx():
     return portal_xlsx(sample())[:600]
 

@@ -119,6 +119,13 @@ class Row:
         return row_kind(self.amount, self.reason_type, self.details)
 
     @property
+    def identity(self):
+        """What tells the row from the other rows of the account's
+        statements: its receipt, and whether it is a charge, as the portal
+        may give a charge the receipt of the transaction it charges"""
+        return self.receipt, self.kind == 'charge'
+
+    @property
     def bill_reference(self):
         "The A/C No., or the account at the end of the details"
         if self.account_number:

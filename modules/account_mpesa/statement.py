@@ -87,7 +87,8 @@ class StatementImport(metaclass=PoolMeta):
         read and checked first; the wizard then saves in its one
         transaction, so a refused file creates nothing.  Rows already
         imported are left out: a row is imported when an origin of a
-        statement of the journal has its receipt number."""
+        statement of the journal has its identity (its receipt number, a
+        charge or not)."""
         try:
             parsed = portal_statement.read(self.start.file_)
         except portal_statement.StatementFileError as exception:
@@ -147,9 +148,10 @@ class StatementImport(metaclass=PoolMeta):
         # Imports into the journal one at a time: a concurrent import of
         # the same rows is run again after this one and finds them
         claim_row(StatementJournal, journal.id)
-        imported = self.mpesa_imported(journal, parsed.rows)
+        self.mpesa_check_portal_account(journal, parsed)
+        imported = statements_of(journal.id, {r.identity for r in parsed.rows})
         new = [i for i, r in enumerate(parsed.rows)
-            if r.receipt not in imported]
+            if r.identity not in imported]
         if parsed.rows and not new:
             raise ImportStatementError(gettext(
                     'account_mpesa.msg_statement_already_imported',
@@ -166,17 +168,32 @@ class StatementImport(metaclass=PoolMeta):
                         f" - {nairobi_date(parsed.end)}"])),
             date=nairobi_date(parsed.end),
             mpesa_start=parsed.start, mpesa_end=parsed.end,
+            mpesa_portal_account=parsed.account or None,
             start_balance=parsed.opening + sum(r.amount for r in before),
             end_balance=parsed.closing - sum(r.amount for r in after),
             total_amount=sum(r.amount for r in rows),
             number_of_lines=len(rows))
         return statement, rows
 
-    @staticmethod
-    def mpesa_imported(journal, rows):
-        """The statement's name by receipt number of the rows that are
-        origins in the journal already"""
-        return statements_of(journal.id, {r.receipt for r in rows})
+    def mpesa_check_portal_account(self, journal, parsed):
+        """Refuse the statement of another of the shortcode's portal
+        accounts than the one the journal's statements are of: a sweep is
+        a row of both accounts' statements, with one receipt"""
+        Statement = Pool().get('account.statement')
+        if not parsed.account:
+            return
+        others = Statement.search([
+                ('journal', '=', journal.id),
+                ('state', '!=', 'cancelled'),
+                ('mpesa_portal_account', 'not in', [None, parsed.account]),
+                ], limit=1)
+        if others:
+            other, = others
+            raise ImportStatementError(gettext(
+                    'account_mpesa.msg_statement_other_portal_account',
+                    account=parsed.account, shortcode=parsed.shortcode,
+                    journal=journal.rec_name,
+                    other=other.mpesa_portal_account))
 
     @staticmethod
     def mpesa_origin(row):
@@ -194,23 +211,34 @@ class StatementImport(metaclass=PoolMeta):
             information=information)
 
 
-def statements_of(journal_id, receipts):
-    """The name of the statement, by receipt, of the receipts that are
-    origins of a statement of the journal, cancelled ones left out"""
+def statements_of(journal_id, identities):
+    """The name of the statement, by row identity (receipt number, a
+    charge or not), of the identities that are origins of a statement of
+    the journal, cancelled ones left out"""
     pool = Pool()
     Origin = pool.get('account.statement.origin')
     Statement = pool.get('account.statement')
     origin = Origin.__table__()
     statement = Statement.__table__()
-    found = dict(select_in(lambda numbers: origin.join(statement,
+    found = {}
+    for number, amount, description, information, statement_id in select_in(
+            lambda numbers: origin.join(statement,
                 condition=origin.statement == statement.id).select(
-                origin.number, origin.statement,
+                origin.number, origin.amount, origin.description,
+                origin.information, origin.statement,
                 where=(statement.journal == journal_id)
                 & (statement.state != 'cancelled')
-                & origin.number.in_(numbers)), receipts))
+                & origin.number.in_(numbers)),
+            {r for r, _ in identities}):
+        reason_type = load_information(information).get(
+            'mpesa_reason_type') or ''
+        charge = portal_statement.row_kind(
+            decimal(amount), reason_type, description or '') == 'charge'
+        if (number, charge) in identities:
+            found[number, charge] = statement_id
     names = {s.id: s.rec_name
         for s in Statement.browse(list(set(found.values())))}
-    return {r: names[s] for r, s in found.items()}
+    return {i: names[s] for i, s in found.items()}
 
 
 def load_information(value):
@@ -279,6 +307,14 @@ class Statement(metaclass=PoolMeta):
             'invisible': ~Eval('mpesa_start'),
             },
         help="The end of the period of the org-portal statement file.")
+    mpesa_portal_account = fields.Char(
+        "M-Pesa Portal Account", readonly=True,
+        states={
+            'invisible': ~Eval('mpesa_start'),
+            },
+        help="The account of the shortcode (Utility, Working...) the "
+        "org-portal statement is of: the statements of a journal are of "
+        "one.")
 
     @classmethod
     def __setup__(cls):

@@ -319,7 +319,7 @@ class TieOut(ModelSQL, ModelView):
         ledger = self._ledger(statements, dates, start, end, rows)
         books = self._books_of(ledger)
         lines = [self._row_line(row, books, ledger) for row in rows]
-        shown = {r['receipt'] for r in rows}
+        shown = {r['receipt'] for r in rows if r['kind'] != 'charge'}
         lines += self._unshown_lines({r: l for r, l in ledger.items()
                 if r not in shown}, books, start, end)
         lines += self._payments_without_receipt(first, last, end)
@@ -561,7 +561,8 @@ class TieOut(ModelSQL, ModelView):
         journal = self.account.statement_journal
         if not journal or not ledger:
             return {}
-        return statements_of(journal.id, ledger)
+        shown = statements_of(journal.id, {(r, False) for r in ledger})
+        return {r: name for (r, _), name in shown.items()}
 
     def _payments_without_receipt(self, first, last, end):
         """The lines of the payments of the account's M-Pesa journals that
