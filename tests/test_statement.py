@@ -735,7 +735,11 @@ def test_report_converts_to_pdf(books, tmp_path):
     source = tmp_path / 'tieout.odt'
     source.write_bytes(content)
     command = shutil.which('soffice') or shutil.which('libreoffice')
-    subprocess.run([command, '--headless', '--convert-to', 'pdf',
+    # A profile of its own: a LibreOffice already running with the user's
+    # profile would take the conversion and leave no file here
+    profile = (tmp_path / 'profile').as_uri()
+    subprocess.run([command, f'-env:UserInstallation={profile}',
+            '--headless', '--convert-to', 'pdf',
             '--outdir', str(tmp_path), str(source)], check=True,
         timeout=300, capture_output=True)
     assert (tmp_path / 'tieout.pdf').read_bytes()[:5] == b'%PDF-'
