@@ -450,6 +450,27 @@ def test_c2b_then_stk_one_payment(books):
     assert len(books.Ledger.search([('receipt', '=', receipt)])) == 1
 
 
+def test_query_success_then_c2b_adds_receipt(books):
+    """A push whose callback was lost and that a query succeeded, which
+    gives no receipt, then its C2B notification (by Pull): the receipt is
+    the push's, not an Unmatched customer payment"""
+    sale = quotation(books, books.customer, 1000)
+    payment = stk_push(books, sale)
+    query = Outcome(
+        kind='stk', source='query', account=books.account.id,
+        checkout_request_id=payment.mpesa_checkout_request_id,
+        result_code='0', tells_amount=False)
+    assert books.Ledger.settle(
+        query, books.Payment.mpesa_lookup(query)) == 'succeeded'
+    assert not reload(payment).mpesa_receipt
+    record = receive(books, customer_payment(
+            books, 1000, payment.mpesa_reference, receipt='UKSTK00004'))
+    assert (record.state, record.payment) == ('matched', payment)
+    assert reload(payment).mpesa_receipt == 'UKSTK00004'
+    assert books.Payment.search([('party', '=', books.customer)]) == [
+        payment]
+
+
 @pytest.mark.parametrize('reference, accepted', [
         ('typo', False), ('', True)])
 def test_validation_verdict(books, reference, accepted):

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # How far around the claimed time Pull Transactions is asked
 PULL_MARGIN = dt.timedelta(hours=1)
+# The pushes whose result may still come: waiting, or held for review
+WAITING_STATES = ['sending', 'pending', 'unknown', 'review']
 VALIDATION_ACCEPTED = {'ResultCode': '0', 'ResultDesc': "Accepted"}
 VALIDATION_REJECTED = {
     'ResultCode': 'C2B00012', 'ResultDesc': "Rejected: invalid account number"}
@@ -285,18 +287,32 @@ class Payment(metaclass=PoolMeta):
         return move
 
     @classmethod
+    def mpesa_awaiting_receipt(cls):
+        """The domain of the pushes whose receipt may still come: waiting
+        for their result or held for review, or succeeded by a query,
+        which gives no receipt"""
+        return [
+            ('kind', '=', 'receivable'),
+            ('mpesa_customer_initiated', '!=', True),
+            ['OR', [
+                    ('state', '=', 'succeeded'),
+                    ('mpesa_receipt', '=', None),
+                    ], [
+                    ('state', '=', 'processing'),
+                    ('mpesa_state', 'in', WAITING_STATES),
+                    ]],
+            ]
+
+    @classmethod
     def mpesa_stk_for_c2b(cls, outcome):
-        """The STK payment of the account, waiting for its result, that
-        the customer payment is the C2B notification of: same amount,
-        account reference and phone (plain or hashed), when there is
-        exactly one; locked.  Else None."""
+        """The push of the account awaiting its receipt that the customer
+        payment is the C2B notification of: same amount, account reference
+        and phone (plain or hashed), when there is exactly one; locked.
+        Else None."""
         candidates = cls.search([
                 ('journal.mpesa_account', '=', outcome.account),
-                ('kind', '=', 'receivable'),
-                ('state', '=', 'processing'),
-                ('mpesa_state', 'in', ['sending', 'pending', 'unknown']),
-                ('mpesa_customer_initiated', '!=', True),
                 ('amount', '=', Decimal(outcome.amount)),
+                *cls.mpesa_awaiting_receipt(),
                 ])
         reference = normalise(outcome.bill_reference)
         payer = outcome.phone or ''

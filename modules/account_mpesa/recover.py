@@ -20,8 +20,6 @@ from .portal_statement import phone_fits
 PUSH_WINDOW = dt.timedelta(days=1)
 # How far M-Pesa's clock and ours may differ
 CLOCK_SKEW = dt.timedelta(minutes=5)
-# The pushes whose receipt may still come: waiting, or held for review
-WAITING_STATES = ['sending', 'pending', 'unknown', 'review']
 
 
 def recover(account, rows):
@@ -98,18 +96,10 @@ def pushes_awaiting_receipt(account, outcomes):
     times = [o.time for o in outcomes]
     return Payment.search([
             ('journal.mpesa_account', '=', account.id),
-            ('kind', '=', 'receivable'),
-            ('mpesa_customer_initiated', '!=', True),
             ('amount', 'in', list({o.amount for o in outcomes})),
             ('mpesa_requested_at', '>=', min(times) - PUSH_WINDOW),
             ('mpesa_requested_at', '<=', max(times) + CLOCK_SKEW),
-            ['OR', [
-                    ('state', '=', 'succeeded'),
-                    ('mpesa_receipt', '=', None),
-                    ], [
-                    ('state', '=', 'processing'),
-                    ('mpesa_state', 'in', WAITING_STATES),
-                    ]],
+            *Payment.mpesa_awaiting_receipt(),
             ], order=[('mpesa_requested_at', 'ASC'), ('id', 'ASC')])
 
 
