@@ -56,7 +56,7 @@ from the step's first request to the end of its drain >= 50 at 8 and 32
 senders.
 
 Usage: python bench/callbacks.py [--senders 1 8 32] [--requests 1000]
-    [--queue N] [--worker-nice N] [--confirm on|off] [--batch N]
+    [--queue N] [--worker-nice N] [--worker-idle] [--confirm on|off] [--batch N]
 """
 import argparse
 import functools
@@ -109,6 +109,9 @@ def parse_arguments(argv=None):
         "module's default")
     add('--worker-nice', type=int, default=10, metavar='N',
         help="niceness of the trytond-worker (default 10)")
+    add('--worker-idle', action='store_true',
+        help="run the trytond-worker under Linux's SCHED_IDLE policy (as "
+        "'chrt --idle 0'): it takes only the CPU nothing else wants")
     add('--worker-timeout', type=int, default=1, metavar='SECONDS',
         help="the trytond-worker's --timeout, as doc/production.rst "
         "recommends (default 1; Tryton's default is 60)")
@@ -189,6 +192,13 @@ def payment_rows(count):
 
 # The server
 
+def lower_priority(niceness, idle):
+    "Lower this process's CPU priority: its niceness, and SCHED_IDLE"
+    os.nice(niceness)
+    if idle:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 class Gunicorn:
     "trytond's WSGI application under gunicorn on a loopback port"
 
@@ -242,7 +252,9 @@ class Gunicorn:
                 '-t', str(self.arguments.worker_timeout)],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=functools.partial(os.nice, self.arguments.worker_nice))
+            preexec_fn=functools.partial(
+                lower_priority, self.arguments.worker_nice,
+                self.arguments.worker_idle))
 
     def drain(self):
         """Wait for the settlement of the callbacks answered (starting the
@@ -574,8 +586,9 @@ def report(results, arguments, check):
         f"{arguments.threads} threads; callbacks: {arguments.kind}; "
         f"Confirm Callbacks {arguments.confirm}; "
         "processed " + (f"by trytond-worker -n {arguments.queue} -t "
-            f"{arguments.worker_timeout} at nice "
-            f"{arguments.worker_nice}, {arguments.settle} the requests, "
+            f"{arguments.worker_timeout} at nice {arguments.worker_nice}"
+            f"{' under SCHED_IDLE' if arguments.worker_idle else ''}, "
+            f"{arguments.settle} the requests, "
             f"batches of {arguments.batch or 'the default size'}"
             if arguments.queue else "in the answering worker"))
     print(common.table(
