@@ -192,13 +192,14 @@ def payment_rows(count):
 class Gunicorn:
     "trytond's WSGI application under gunicorn on a loopback port"
 
-    def __init__(self, arguments):
+    def __init__(self, arguments, database=RUN_DB):
         self.port = common.free_port()
+        self.database = database
         self.log = tempfile.NamedTemporaryFile(
             prefix='bench-gunicorn-', suffix='.log', delete=False)
         self.arguments = arguments
         self.env = env = dict(os.environ,
-            TRYTOND_DATABASE_NAMES=RUN_DB,
+            TRYTOND_DATABASE_NAMES=database,
             TRYTOND_LOGGING_LEVEL='30')
         if arguments.batch:
             env['TRYTOND_ACCOUNT_MPESA__SETTLE_BATCH'] = str(arguments.batch)
@@ -222,7 +223,8 @@ class Gunicorn:
                 raise RuntimeError(
                     f"gunicorn exited, see {self.log.name}")
             try:
-                status, _ = post(self.port, f'/{RUN_DB}/bench/baseline', b'{}')
+                status, _ = post(
+                    self.port, f'/{database}/bench/baseline', b'{}')
                 if status == 200:
                     break
             except OSError:
@@ -238,7 +240,7 @@ class Gunicorn:
             return
         self.worker = subprocess.Popen(
             [os.path.join(os.path.dirname(common.PYTHON), 'trytond-worker'),
-                '-d', RUN_DB, '-n', str(self.arguments.queue),
+                '-d', self.database, '-n', str(self.arguments.queue),
                 '-t', str(self.arguments.worker_timeout)],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -248,7 +250,7 @@ class Gunicorn:
         """Wait for the settlement of the callbacks answered (starting the
         trytond-worker for it with --settle after); return seconds"""
         self.start_worker()
-        seconds = wait_processed()
+        seconds = wait_processed(self.database)
         if self.arguments.settle == 'after':
             self.stop_worker()
         return seconds
@@ -317,8 +319,8 @@ def load(port, path, bodies, senders, duration):
     return latencies, statuses, finished[0] - start
 
 
-def events_unprocessed():
-    with common.connect(RUN_DB) as connection:
+def events_unprocessed(database=RUN_DB):
+    with common.connect(database) as connection:
         return connection.execute(
             "SELECT count(*) FROM account_payment_mpesa_event "
             "WHERE processed_at IS NULL").fetchone()[0]
@@ -341,10 +343,10 @@ def settle_alone(server, path, body, timeout=60):
         return time.perf_counter() - start
 
 
-def wait_processed(timeout=600):
+def wait_processed(database=RUN_DB, timeout=600):
     "Wait for the processing of the callbacks; return seconds"
     start = time.monotonic()
-    while events_unprocessed():
+    while events_unprocessed(database):
         if time.monotonic() - start > timeout:
             raise TimeoutError("callbacks still unprocessed")
         time.sleep(0.2)

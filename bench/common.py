@@ -126,9 +126,9 @@ def terminate(process, timeout):
 class SimulatorProcess:
     """The Daraja simulator (``python -m daraja_sim``) in a process of its
     own on a loopback port, so that its work is not counted in the
-    benchmark process"""
+    benchmark process; options are more of its command line options"""
 
-    def __init__(self, answer_delay=0.0):
+    def __init__(self, answer_delay=0.0, options=()):
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.process = subprocess.Popen(
@@ -136,7 +136,8 @@ class SimulatorProcess:
                 '--answer-delay', str(answer_delay), '--quiet',
                 '--consumer-key', CONSUMER_KEY,
                 '--consumer-secret', CONSUMER_SECRET,
-                '--shortcode', SHORTCODE, '--passkey', PASSKEY],
+                '--shortcode', SHORTCODE, '--passkey', PASSKEY,
+                *options],
             cwd=ROOT, stdout=subprocess.DEVNULL)
         wait_http(self.url + '/__sim__/faults', process=self.process)
 
@@ -159,12 +160,14 @@ class SimulatorProcess:
 
 
 def insert_payments(dbname, rows, requested_ago=dt.timedelta(minutes=10),
-        delete_model=True):
+        delete_model=True, values=None):
     """Insert M-Pesa payments still processing, copies of the one payment
     of the base database (made by the real flow: submit, process, STK
     Push), each with its own (checkout_request_id, merchant_request_id,
-    phone, amount) from rows; the model payment is deleted.  Return the
-    ids.  One COPY and one INSERT ... SELECT: seconds for 10,000."""
+    phone, amount) from rows; the model payment is deleted.  values maps
+    more columns to the SQL expression they take instead of the model's.
+    Return the ids.  One COPY and one INSERT ... SELECT: seconds for
+    10,000."""
     requested_at = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         - requested_ago).replace(microsecond=0)
     with connect(dbname, autocommit=False) as connection:
@@ -183,6 +186,7 @@ def insert_payments(dbname, rows, requested_ago=dt.timedelta(minutes=10),
             'create_date': '%(requested_at)s',
             'write_date': 'NULL',
             'mpesa_checked_at': 'NULL',
+            **(values or {}),
             }
         kept = [c for c in columns if c != 'id']
         connection.execute(

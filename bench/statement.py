@@ -161,17 +161,17 @@ def build():
     backend.Database(name).close()
 
 
-def in_transaction(database, company, func):
-    """Run func in a transaction of the company and commit it; run again
-    with the tables locked that Tryton asks for, as its dispatcher does.
-    Returns func's result and the number of runs."""
+def in_transaction(database, company, func, user=0):
+    """Run func in a transaction of the company (as user) and commit it;
+    run again with the tables locked that Tryton asks for, as its
+    dispatcher does.  Returns func's result and the number of runs."""
     from trytond.transaction import Transaction, TransactionError
 
     extras, runs = {}, 0
     while True:
         runs += 1
         with Transaction().start(
-                database, 0, context={'company': company},
+                database, user, context={'company': company},
                 **extras) as transaction:
             try:
                 result = func()
@@ -401,18 +401,18 @@ def insert_books(rows):
 
 # The child: one size
 
-def import_and_tie_out(data, counting, profiler=None):
+def import_and_tie_out(data, counting, profiler=None, database=RUN_DB):
     """Import the file with the wizard, then tie its statement out, each
-    in a transaction committed; return the times, the statement counts and
-    the tie-out"""
+    in a transaction committed, in database; return the times, the
+    statement counts and the tie-out"""
     from trytond.pool import Pool
     from trytond.transaction import Transaction
 
-    pool = Pool(RUN_DB)
+    pool = Pool(database)
     Import = pool.get('account.statement.import', type='wizard')
     Statement = pool.get('account.statement')
     TieOut = pool.get('account.payment.mpesa.tieout')
-    with Transaction().start(RUN_DB, 0, readonly=True):
+    with Transaction().start(database, 0, readonly=True):
         company = pool.get('company.company').search([])[0].id
     result = {}
 
@@ -422,7 +422,8 @@ def import_and_tie_out(data, counting, profiler=None):
         if profiler:
             profiler.enable()
         start = time.perf_counter()
-        value, result[name + '_runs'] = in_transaction(RUN_DB, company, func)
+        value, result[name + '_runs'] = in_transaction(
+            database, company, func)
         result[name] = time.perf_counter() - start
         if profiler:
             profiler.disable()
@@ -448,10 +449,10 @@ def import_and_tie_out(data, counting, profiler=None):
         return tieout.id
 
     tieout_id = timed('tie_out', tie_out)
-    with Transaction().start(RUN_DB, 0, readonly=True):
+    with Transaction().start(database, 0, readonly=True):
         tieout = TieOut(tieout_id)
         result.update(
-            rows=tieout.row_count,
+            tieout=tieout_id, rows=tieout.row_count,
             lines=pool.get('account.statement.line').search_count([
                     ('statement', 'in', statement_ids)]),
             unexplained=tieout.unexplained, to_do=tieout.to_do,
