@@ -90,6 +90,22 @@ def ensure_base(reuse):
     log(f"built {BASE_DB} in {time.monotonic() - start:.0f} s")
 
 
+def ensure_built(name, script, reuse):
+    """Build the database name by running ``script --build`` in a process
+    of its own (Tryton's test tools switch the pool to test mode), unless
+    reuse and it exists"""
+    if reuse and database_exists(name):
+        log(f"reusing database {name}")
+        return
+    log(f"building database {name} (a minute or two)")
+    start = time.monotonic()
+    drop_database(name)
+    subprocess.run(
+        [PYTHON, script, '--build'], check=True,
+        env=dict(os.environ, DB_NAME=name, DB_CACHE=''), cwd=ROOT)
+    log(f"built {name} in {time.monotonic() - start:.0f} s")
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))

@@ -142,17 +142,8 @@ def server_arguments():
 
 def build():
     from proteus import Model
-    from trytond.modules.account.tests.tools import create_chart
-    from trytond.modules.company.tests.tools import create_company
-    from trytond.tests.tools import activate_modules
-    from functools import partial
 
-    from tests.e2e import scenario
-
-    activate_modules(
-        scenario.MODULES + ['account_statement'],
-        partial(create_company, currency='KES'), create_chart,
-        scenario.setup_books, scenario.setup_statement)
+    statement.activate()
     builddb.give_crons_company()
     User = Model.get('res.user')
     Group = Model.get('res.group')
@@ -171,19 +162,6 @@ def build():
         amount=Decimal(100), mpesa_phone='254712345678').save()
     from trytond import backend
     backend.Database(os.environ['DB_NAME']).close()
-
-
-def ensure_base(reuse):
-    if reuse and common.database_exists(BASE_DB):
-        common.log(f"reusing database {BASE_DB}")
-        return
-    common.log(f"building database {BASE_DB} (a minute or two)")
-    start = time.monotonic()
-    common.drop_database(BASE_DB)
-    subprocess.run(
-        [common.PYTHON, os.path.abspath(__file__), '--build'], check=True,
-        env=dict(os.environ, DB_NAME=BASE_DB, DB_CACHE=''), cwd=common.ROOT)
-    common.log(f"built {BASE_DB} in {time.monotonic() - start:.0f} s")
 
 
 # The month
@@ -535,7 +513,7 @@ def main(argv=None):
     started = time.monotonic()
     first, last = month_dates()
     common.log(f"machine: {common.machine()}")
-    ensure_base(arguments.reuse)
+    common.ensure_built(BASE_DB, os.path.abspath(__file__), arguments.reuse)
     common.clone_database(RUN_DB, BASE_DB)
     # The module queues its requests for the trytond-worker, as in
     # production with [queue] worker

@@ -100,8 +100,9 @@ def utc(nairobi):
 
 # The base database: built in a process of its own (Tryton's test tools)
 
-def build():
-    name = os.environ['DB_NAME']
+def activate():
+    """Activate the business of the end-to-end tests with
+    ``account_statement`` and its statement journal in DB_NAME"""
     from trytond.modules.account.tests.tools import create_chart
     from trytond.modules.company.tests.tools import create_company
     from trytond.tests.tools import activate_modules
@@ -113,6 +114,11 @@ def build():
         scenario.MODULES + ['account_statement'],
         partial(create_company, currency='KES'), create_chart,
         scenario.setup_books, scenario.setup_statement)
+
+
+def build():
+    name = os.environ['DB_NAME']
+    activate()
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     from trytond.modules.account_mpesa.outcome import Outcome
@@ -182,17 +188,6 @@ def in_transaction(database, company, func, user=0):
                 exception.fix(extras)
 
 
-def ensure_base(reuse):
-    if reuse and common.database_exists(BASE_DB):
-        common.log(f"reusing database {BASE_DB}")
-        return
-    common.log(f"building database {BASE_DB} (a minute or two)")
-    start = time.monotonic()
-    common.drop_database(BASE_DB)
-    subprocess.run(
-        [common.PYTHON, os.path.abspath(__file__), '--build'], check=True,
-        env=dict(os.environ, DB_NAME=BASE_DB, DB_CACHE=''), cwd=common.ROOT)
-    common.log(f"built {BASE_DB} in {time.monotonic() - start:.0f} s")
 
 
 # A month of rows
@@ -511,7 +506,7 @@ def main(argv=None):
         return child(arguments)
     started = time.monotonic()
     common.log(f"machine: {common.machine()}")
-    ensure_base(arguments.reuse)
+    common.ensure_built(BASE_DB, os.path.abspath(__file__), arguments.reuse)
     results = []
     for size in arguments.sizes:
         common.log(f"statement: {size} rows")
