@@ -41,6 +41,15 @@ def database_uri():
     return uri
 
 
+def use_server(uri=None):
+    """Take the server uri (when given, else TRYTOND_DATABASE_URI) and put
+    the repository on the path, for the tests' business"""
+    if uri:
+        os.environ['TRYTOND_DATABASE_URI'] = uri
+    database_uri()
+    sys.path.insert(0, ROOT)
+
+
 def connect(dbname='postgres', autocommit=True):
     "A plain psycopg connection to dbname on the benchmark server"
     import psycopg

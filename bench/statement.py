@@ -496,10 +496,7 @@ def child(arguments):
 
 def main(argv=None):
     arguments = parse_arguments(argv)
-    if arguments.uri:
-        os.environ['TRYTOND_DATABASE_URI'] = arguments.uri
-    common.database_uri()
-    sys.path.insert(0, common.ROOT)
+    common.use_server(arguments.uri)
     if arguments.build:
         return build()
     if arguments.child:
