@@ -132,9 +132,12 @@ def parse_arguments(argv=None):
 
 
 def server_arguments():
-    "bench/callbacks.py's server as its defaults run it, with 2 workers"
+    """bench/callbacks.py's server as its defaults run it, but with a
+    trytond-worker of 2 processes at the priority of the others: here it
+    sends the pushes and payouts too, and the month's pace is its"""
     arguments = callbacks.parse_arguments([])
     arguments.queue = 2
+    arguments.worker_nice = 0
     return arguments
 
 
