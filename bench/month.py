@@ -409,6 +409,8 @@ def drive(shop, arguments, rng):
     never = {p for p, _ in pushes if p.endswith('9999')}
     common.log(f"  {sizes['c2b']} customers with an open invoice")
     c2b.populate(RUN_DB, shop.company, 0, sizes['c2b'])
+    # Posting queued each invoice's report for the worker: before the month
+    quiet(arguments.settle_timeout)
     receipts = c2b_plan(sizes['c2b'], rng, invoices())
     payment_ids = common.insert_payments(
         RUN_DB, [(None, None, p, a) for p, a in pushes], values={
