@@ -40,12 +40,12 @@ Everything the module settles goes through it, over HTTP:
 - Refunds go through the Refund wizard on succeeded STK payments, are
   approved by another user and processed; the worker sends the B2C or
   Reversal, whose results come back to the routes.
-- The traffic comes in ten slices, the crons (reconcile, pending
-  callbacks, Pull Transactions, clearing moves posting) run once between
-  slices as trytond-cron would, with the account's default query delay
-  (2 min) and query rate (2 a second).  Then 10% of the callbacks
-  delivered are sent again as they were (a Daraja retry), and the crons
-  run until nothing but the never-answered pushes is left.
+- The traffic comes in ten slices while the crons (reconcile, pending
+  callbacks, Pull Transactions, clearing moves posting) run beside it, a
+  round a minute as trytond-cron would run them, with the account's
+  default query delay (2 min) and query rate (2 a second).  Then 10% of
+  the callbacks delivered are sent again as they were (a Daraja retry),
+  and the crons run until nothing but the never-answered pushes is left.
 - The simulator sweeps the Utility Account to the bank; the month's XLSX
   (``GET /__sim__/statement.xlsx?from=...&to=...``) is imported with the
   statement import wizard (format ``mpesa``, which sets the M-Pesa lines)
@@ -67,6 +67,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -93,6 +94,8 @@ MISTYPED = 0.05
 DROPPED, DUPLICATED = 0.05, 0.10
 SEED = 12
 SLICES = 10
+# trytond-cron's pace: a look at the scheduled tasks every minute
+CRON_PERIOD = 60
 CRONS = [
     'account.payment|mpesa_reconcile',
     'account.payment.mpesa.event|process_pending',
@@ -309,6 +312,30 @@ class Shop:
         self.cron_seconds += time.perf_counter() - start
 
 
+class Crons(threading.Thread):
+    "trytond-cron beside the traffic: a round of the tasks every minute"
+
+    def __init__(self, shop):
+        super().__init__(name='crons', daemon=True)
+        self.shop = shop
+        self.stopping = threading.Event()
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.stopping.wait(CRON_PERIOD):
+                self.shop.cron_round()
+        except Exception as exception:
+            common.log(f"the crons stopped: {exception!r}")
+            self.error = exception
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        if self.error:
+            raise self.error
+
+
 def count(query, params=None):
     "The rows of a query on the run database"
     with common.connect(RUN_DB) as connection:
@@ -422,6 +449,8 @@ def drive(shop, arguments, rng):
     rng.shuffle(refunds)
     refunded, paid_c2b = set(), 0
     start = time.monotonic()
+    crons = Crons(shop)
+    crons.start()
     for k, (stk, pays, gives) in enumerate(zip(
                 sliced(payment_ids, SLICES), sliced(receipts, SLICES),
                 # The refunds in the second half of the month
@@ -434,10 +463,10 @@ def drive(shop, arguments, rng):
             refunded.add(payment_id)
             shop.refund(payment_id, method,
                 amount if method == 'reversal' else max(amount // 2, 10))
-        shop.cron_round()
         common.log(f"  slice {k + 1}/{SLICES}: {len(stk)} pushes, "
             f"{len(pays)} customer payments, {len(gives)} refunds "
             f"({time.monotonic() - start:.0f} s)")
+    crons.stop()
     traffic = time.monotonic() - start
     quiet(arguments.settle_timeout)
     duplicated = resend(simulator, server, rng)
