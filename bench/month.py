@@ -342,14 +342,19 @@ def count(query, params=None):
         return connection.execute(query, params).fetchall()
 
 
-def refundable(used, count_, rng):
-    """count succeeded STK payments not refunded yet: (id, amount), drawn
-    at random"""
-    rows = count(
-        "SELECT id, amount FROM account_payment WHERE kind = 'receivable' "
-        "AND state = 'succeeded' AND mpesa_checkout_request_id IS NOT NULL "
-        "AND NOT (id = ANY(%s)) ORDER BY id", (list(used),))
-    return rng.sample(rows, min(count_, len(rows)))
+def refundable(used, wanted, rng, timeout):
+    """wanted succeeded STK payments not refunded yet: (id, amount), drawn
+    at random, once there are that many (or fewer after timeout)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = count(
+            "SELECT id, amount FROM account_payment WHERE kind = "
+            "'receivable' AND state = 'succeeded' AND "
+            "mpesa_checkout_request_id IS NOT NULL AND NOT (id = ANY(%s)) "
+            "ORDER BY id", (list(used),))
+        if len(rows) >= wanted or time.monotonic() > deadline:
+            return rng.sample(rows, min(wanted, len(rows)))
+        time.sleep(5)
 
 
 def pay_c2b(simulator, plan):
@@ -459,7 +464,8 @@ def drive(shop, arguments, rng):
         shop.process(stk)
         paid_c2b += pay_c2b(simulator, pays)
         for (method, _), (payment_id, amount) in zip(
-                gives, refundable(refunded, len(gives), rng)):
+                gives, refundable(refunded, len(gives), rng,
+                    arguments.settle_timeout)):
             refunded.add(payment_id)
             shop.refund(payment_id, method,
                 amount if method == 'reversal' else max(amount // 2, 10))
@@ -606,7 +612,8 @@ def report(arguments, first, month, tieout, rows):
         f"{planned['stk']} STK Pushes ({CANCELLED:.0%} cancelled, "
         f"{UNANSWERED:.0%} never answered), {planned['c2b']} customer "
         f"payments ({month['mistyped']} mistyped), {planned['b2c']} B2C "
-        f"refunds, {planned['reversal']} reversals; callbacks: "
+        f"refunds and {planned['reversal']} reversals ({month['refunds']} "
+        "made); callbacks: "
         f"{month['delivered']} delivered, {month['dropped']} dropped, "
         f"{month['duplicated']} sent twice")
     print(f"traffic in {month['traffic_seconds']:.0f} s, settled in "
