@@ -23,6 +23,19 @@ common.database_uri()
 sys.path.insert(0, common.ROOT)
 
 
+def give_crons_company():
+    """The M-Pesa crons were created before the company: an administrator
+    gives them the company, as trytond-cron needs"""
+    from proteus import Model
+    Cron = Model.get('ir.cron')
+    Company = Model.get('company.company')
+    company, = Company.find([])
+    for cron in Cron.find([('method', 'like', '%mpesa%')]):
+        if company not in cron.companies:
+            cron.companies.append(Company(company.id))
+            cron.save()
+
+
 def main():
     name = os.environ['DB_NAME']
     from proteus import Model
@@ -41,15 +54,7 @@ def main():
         account.base_url = simulator.url
         account.callback_base_url = 'http://127.0.0.1:9'
         account.save()
-        # The crons were created before the company: an administrator
-        # gives them the company, as trytond-cron needs
-        Cron = Model.get('ir.cron')
-        Company = Model.get('company.company')
-        company, = Company.find([])
-        for cron in Cron.find([('method', 'like', '%mpesa%')]):
-            if company not in cron.companies:
-                cron.companies.append(Company(company.id))
-                cron.save()
+        give_crons_company()
         PaymentJournal = Model.get('account.payment.journal')
         journal, = PaymentJournal.find([('process_method', '=', 'mpesa')])
         Party = Model.get('party.party')

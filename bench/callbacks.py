@@ -56,7 +56,7 @@ from the step's first request to the end of its drain >= 50 at 8 and 32
 senders.
 
 Usage: python bench/callbacks.py [--senders 1 8 32] [--requests 1000]
-    [--queue N] [--worker-nice N] [--worker-idle] [--confirm on|off] [--batch N]
+    [--queue N] [--worker-nice N] [--confirm on|off] [--batch N]
 """
 import argparse
 import functools
@@ -109,9 +109,6 @@ def parse_arguments(argv=None):
         "module's default")
     add('--worker-nice', type=int, default=10, metavar='N',
         help="niceness of the trytond-worker (default 10)")
-    add('--worker-idle', action='store_true',
-        help="run the trytond-worker under Linux's SCHED_IDLE policy (as "
-        "'chrt --idle 0'): it takes only the CPU nothing else wants")
     add('--worker-timeout', type=int, default=1, metavar='SECONDS',
         help="the trytond-worker's --timeout, as doc/production.rst "
         "recommends (default 1; Tryton's default is 60)")
@@ -192,23 +189,17 @@ def payment_rows(count):
 
 # The server
 
-def lower_priority(niceness, idle):
-    "Lower this process's CPU priority: its niceness, and SCHED_IDLE"
-    os.nice(niceness)
-    if idle:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-
-
 class Gunicorn:
     "trytond's WSGI application under gunicorn on a loopback port"
 
-    def __init__(self, arguments):
+    def __init__(self, arguments, database=RUN_DB):
         self.port = common.free_port()
+        self.database = database
         self.log = tempfile.NamedTemporaryFile(
             prefix='bench-gunicorn-', suffix='.log', delete=False)
         self.arguments = arguments
         self.env = env = dict(os.environ,
-            TRYTOND_DATABASE_NAMES=RUN_DB,
+            TRYTOND_DATABASE_NAMES=database,
             TRYTOND_LOGGING_LEVEL='30')
         if arguments.batch:
             env['TRYTOND_ACCOUNT_MPESA__SETTLE_BATCH'] = str(arguments.batch)
@@ -232,7 +223,8 @@ class Gunicorn:
                 raise RuntimeError(
                     f"gunicorn exited, see {self.log.name}")
             try:
-                status, _ = post(self.port, f'/{RUN_DB}/bench/baseline', b'{}')
+                status, _ = post(
+                    self.port, f'/{database}/bench/baseline', b'{}')
                 if status == 200:
                     break
             except OSError:
@@ -248,19 +240,17 @@ class Gunicorn:
             return
         self.worker = subprocess.Popen(
             [os.path.join(os.path.dirname(common.PYTHON), 'trytond-worker'),
-                '-d', RUN_DB, '-n', str(self.arguments.queue),
+                '-d', self.database, '-n', str(self.arguments.queue),
                 '-t', str(self.arguments.worker_timeout)],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=functools.partial(
-                lower_priority, self.arguments.worker_nice,
-                self.arguments.worker_idle))
+            preexec_fn=functools.partial(os.nice, self.arguments.worker_nice))
 
     def drain(self):
         """Wait for the settlement of the callbacks answered (starting the
         trytond-worker for it with --settle after); return seconds"""
         self.start_worker()
-        seconds = wait_processed()
+        seconds = wait_processed(self.database)
         if self.arguments.settle == 'after':
             self.stop_worker()
         return seconds
@@ -329,8 +319,8 @@ def load(port, path, bodies, senders, duration):
     return latencies, statuses, finished[0] - start
 
 
-def events_unprocessed():
-    with common.connect(RUN_DB) as connection:
+def events_unprocessed(database=RUN_DB):
+    with common.connect(database) as connection:
         return connection.execute(
             "SELECT count(*) FROM account_payment_mpesa_event "
             "WHERE processed_at IS NULL").fetchone()[0]
@@ -353,10 +343,10 @@ def settle_alone(server, path, body, timeout=60):
         return time.perf_counter() - start
 
 
-def wait_processed(timeout=600):
+def wait_processed(database=RUN_DB, timeout=600):
     "Wait for the processing of the callbacks; return seconds"
     start = time.monotonic()
-    while events_unprocessed():
+    while events_unprocessed(database):
         if time.monotonic() - start > timeout:
             raise TimeoutError("callbacks still unprocessed")
         time.sleep(0.2)
@@ -586,9 +576,8 @@ def report(results, arguments, check):
         f"{arguments.threads} threads; callbacks: {arguments.kind}; "
         f"Confirm Callbacks {arguments.confirm}; "
         "processed " + (f"by trytond-worker -n {arguments.queue} -t "
-            f"{arguments.worker_timeout} at nice {arguments.worker_nice}"
-            f"{' under SCHED_IDLE' if arguments.worker_idle else ''}, "
-            f"{arguments.settle} the requests, "
+            f"{arguments.worker_timeout} at nice "
+            f"{arguments.worker_nice}, {arguments.settle} the requests, "
             f"batches of {arguments.batch or 'the default size'}"
             if arguments.queue else "in the answering worker"))
     print(common.table(

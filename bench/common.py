@@ -41,6 +41,15 @@ def database_uri():
     return uri
 
 
+def use_server(uri=None):
+    """Take the server uri (when given, else TRYTOND_DATABASE_URI) and put
+    the repository on the path, for the tests' business"""
+    if uri:
+        os.environ['TRYTOND_DATABASE_URI'] = uri
+    database_uri()
+    sys.path.insert(0, ROOT)
+
+
 def connect(dbname='postgres', autocommit=True):
     "A plain psycopg connection to dbname on the benchmark server"
     import psycopg
@@ -90,6 +99,22 @@ def ensure_base(reuse):
     log(f"built {BASE_DB} in {time.monotonic() - start:.0f} s")
 
 
+def ensure_built(name, script, reuse):
+    """Build the database name by running ``script --build`` in a process
+    of its own (Tryton's test tools switch the pool to test mode), unless
+    reuse and it exists"""
+    if reuse and database_exists(name):
+        log(f"reusing database {name}")
+        return
+    log(f"building database {name} (a minute or two)")
+    start = time.monotonic()
+    drop_database(name)
+    subprocess.run(
+        [PYTHON, script, '--build'], check=True,
+        env=dict(os.environ, DB_NAME=name, DB_CACHE=''), cwd=ROOT)
+    log(f"built {name} in {time.monotonic() - start:.0f} s")
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -126,9 +151,9 @@ def terminate(process, timeout):
 class SimulatorProcess:
     """The Daraja simulator (``python -m daraja_sim``) in a process of its
     own on a loopback port, so that its work is not counted in the
-    benchmark process"""
+    benchmark process; options are more of its command line options"""
 
-    def __init__(self, answer_delay=0.0):
+    def __init__(self, answer_delay=0.0, options=()):
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.process = subprocess.Popen(
@@ -136,7 +161,8 @@ class SimulatorProcess:
                 '--answer-delay', str(answer_delay), '--quiet',
                 '--consumer-key', CONSUMER_KEY,
                 '--consumer-secret', CONSUMER_SECRET,
-                '--shortcode', SHORTCODE, '--passkey', PASSKEY],
+                '--shortcode', SHORTCODE, '--passkey', PASSKEY,
+                *options],
             cwd=ROOT, stdout=subprocess.DEVNULL)
         wait_http(self.url + '/__sim__/faults', process=self.process)
 
@@ -159,12 +185,14 @@ class SimulatorProcess:
 
 
 def insert_payments(dbname, rows, requested_ago=dt.timedelta(minutes=10),
-        delete_model=True):
+        delete_model=True, values=None):
     """Insert M-Pesa payments still processing, copies of the one payment
     of the base database (made by the real flow: submit, process, STK
     Push), each with its own (checkout_request_id, merchant_request_id,
-    phone, amount) from rows; the model payment is deleted.  Return the
-    ids.  One COPY and one INSERT ... SELECT: seconds for 10,000."""
+    phone, amount) from rows; the model payment is deleted.  values maps
+    more columns to the SQL expression they take instead of the model's.
+    Return the ids.  One COPY and one INSERT ... SELECT: seconds for
+    10,000."""
     requested_at = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         - requested_ago).replace(microsecond=0)
     with connect(dbname, autocommit=False) as connection:
@@ -183,6 +211,7 @@ def insert_payments(dbname, rows, requested_ago=dt.timedelta(minutes=10),
             'create_date': '%(requested_at)s',
             'write_date': 'NULL',
             'mpesa_checked_at': 'NULL',
+            **(values or {}),
             }
         kept = [c for c in columns if c != 'id']
         connection.execute(

@@ -100,8 +100,9 @@ def utc(nairobi):
 
 # The base database: built in a process of its own (Tryton's test tools)
 
-def build():
-    name = os.environ['DB_NAME']
+def activate():
+    """Activate the business of the end-to-end tests with
+    ``account_statement`` and its statement journal in DB_NAME"""
     from trytond.modules.account.tests.tools import create_chart
     from trytond.modules.company.tests.tools import create_company
     from trytond.tests.tools import activate_modules
@@ -113,6 +114,11 @@ def build():
         scenario.MODULES + ['account_statement'],
         partial(create_company, currency='KES'), create_chart,
         scenario.setup_books, scenario.setup_statement)
+
+
+def build():
+    name = os.environ['DB_NAME']
+    activate()
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     from trytond.modules.account_mpesa.outcome import Outcome
@@ -161,17 +167,17 @@ def build():
     backend.Database(name).close()
 
 
-def in_transaction(database, company, func):
-    """Run func in a transaction of the company and commit it; run again
-    with the tables locked that Tryton asks for, as its dispatcher does.
-    Returns func's result and the number of runs."""
+def in_transaction(database, company, func, user=0):
+    """Run func in a transaction of the company (as user) and commit it;
+    run again with the tables locked that Tryton asks for, as its
+    dispatcher does.  Returns func's result and the number of runs."""
     from trytond.transaction import Transaction, TransactionError
 
     extras, runs = {}, 0
     while True:
         runs += 1
         with Transaction().start(
-                database, 0, context={'company': company},
+                database, user, context={'company': company},
                 **extras) as transaction:
             try:
                 result = func()
@@ -182,17 +188,6 @@ def in_transaction(database, company, func):
                 exception.fix(extras)
 
 
-def ensure_base(reuse):
-    if reuse and common.database_exists(BASE_DB):
-        common.log(f"reusing database {BASE_DB}")
-        return
-    common.log(f"building database {BASE_DB} (a minute or two)")
-    start = time.monotonic()
-    common.drop_database(BASE_DB)
-    subprocess.run(
-        [common.PYTHON, os.path.abspath(__file__), '--build'], check=True,
-        env=dict(os.environ, DB_NAME=BASE_DB, DB_CACHE=''), cwd=common.ROOT)
-    common.log(f"built {BASE_DB} in {time.monotonic() - start:.0f} s")
 
 
 # A month of rows
@@ -401,18 +396,18 @@ def insert_books(rows):
 
 # The child: one size
 
-def import_and_tie_out(data, counting, profiler=None):
+def import_and_tie_out(data, counting, profiler=None, database=RUN_DB):
     """Import the file with the wizard, then tie its statement out, each
-    in a transaction committed; return the times, the statement counts and
-    the tie-out"""
+    in a transaction committed, in database; return the times, the
+    statement counts and the tie-out"""
     from trytond.pool import Pool
     from trytond.transaction import Transaction
 
-    pool = Pool(RUN_DB)
+    pool = Pool(database)
     Import = pool.get('account.statement.import', type='wizard')
     Statement = pool.get('account.statement')
     TieOut = pool.get('account.payment.mpesa.tieout')
-    with Transaction().start(RUN_DB, 0, readonly=True):
+    with Transaction().start(database, 0, readonly=True):
         company = pool.get('company.company').search([])[0].id
     result = {}
 
@@ -422,7 +417,8 @@ def import_and_tie_out(data, counting, profiler=None):
         if profiler:
             profiler.enable()
         start = time.perf_counter()
-        value, result[name + '_runs'] = in_transaction(RUN_DB, company, func)
+        value, result[name + '_runs'] = in_transaction(
+            database, company, func)
         result[name] = time.perf_counter() - start
         if profiler:
             profiler.disable()
@@ -448,10 +444,10 @@ def import_and_tie_out(data, counting, profiler=None):
         return tieout.id
 
     tieout_id = timed('tie_out', tie_out)
-    with Transaction().start(RUN_DB, 0, readonly=True):
+    with Transaction().start(database, 0, readonly=True):
         tieout = TieOut(tieout_id)
         result.update(
-            rows=tieout.row_count,
+            tieout=tieout_id, rows=tieout.row_count,
             lines=pool.get('account.statement.line').search_count([
                     ('statement', 'in', statement_ids)]),
             unexplained=tieout.unexplained, to_do=tieout.to_do,
@@ -500,17 +496,14 @@ def child(arguments):
 
 def main(argv=None):
     arguments = parse_arguments(argv)
-    if arguments.uri:
-        os.environ['TRYTOND_DATABASE_URI'] = arguments.uri
-    common.database_uri()
-    sys.path.insert(0, common.ROOT)
+    common.use_server(arguments.uri)
     if arguments.build:
         return build()
     if arguments.child:
         return child(arguments)
     started = time.monotonic()
     common.log(f"machine: {common.machine()}")
-    ensure_base(arguments.reuse)
+    common.ensure_built(BASE_DB, os.path.abspath(__file__), arguments.reuse)
     results = []
     for size in arguments.sizes:
         common.log(f"statement: {size} rows")
