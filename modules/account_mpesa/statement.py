@@ -230,10 +230,9 @@ def statements_of(journal_id, identities):
                 & (statement.state != 'cancelled')
                 & origin.number.in_(numbers)),
             {r for r, _ in identities}):
-        reason_type = load_information(information).get(
-            'mpesa_reason_type') or ''
-        charge = portal_statement.row_kind(
-            decimal(amount), reason_type, description or '') == 'charge'
+        charge = origin_kind(
+            decimal(amount), description,
+            load_information(information)) == 'charge'
         if (number, charge) in identities:
             found[number, charge] = statement_id
     names = {s.id: s.rec_name
@@ -246,6 +245,14 @@ def load_information(value):
     if isinstance(value, str):
         return json.loads(value, object_hook=JSONDecoder())
     return value or {}
+
+
+def origin_kind(amount, description, information):
+    """What the row of an origin is (``portal_statement.row_kind``), from
+    its amount, description and information"""
+    return portal_statement.row_kind(
+        amount, information.get('mpesa_reason_type') or '',
+        description or '')
 
 
 def waiting_origins(statement_id):

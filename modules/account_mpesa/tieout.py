@@ -25,9 +25,8 @@ from trytond.pyson import Bool, Eval, If, PYSONEncoder
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
-from . import portal_statement
 from .common import create_rows, decimal, nairobi_date, select_in, utc_now
-from .statement import load_information, statements_of
+from .statement import load_information, origin_kind, statements_of
 from .daraja.times import NAIROBI
 from .exceptions import MpesaTieOutError
 
@@ -377,8 +376,7 @@ class TieOut(ModelSQL, ModelView):
             rows.append(dict(
                     origin=origin_id, receipt=number or '', time=completed,
                     amount=amount, reason_type=reason_type,
-                    kind=portal_statement.row_kind(
-                        amount, reason_type, description or ''),
+                    kind=origin_kind(amount, description, information),
                     linked=information.get('mpesa_linked_transaction_id')
                     or '',
                     statement_state=states[statement_id],
