@@ -461,6 +461,28 @@ def test_statement_fields_for_mpesa_administration(books):
             Account.write([Account(books.account.id)], {name: None})
 
 
+def test_statement_file_fields_not_written(books):
+    """What the import read from the file is not written over RPC, by an
+    accountant or an administrator: the server refuses it"""
+    from trytond.model.exceptions import AccessError
+    from trytond.transaction import Transaction
+
+    statement, = import_file(books, portal_csv(sample()))
+    User = books.pool.get('res.user')
+    accountant = user(books, 'statement-accountant', [
+            ('account', 'group_account'), ('account', 'group_account_admin')])
+    admin, = User.search([('login', '=', 'admin')])
+    Statement = statements(books)
+    for user_id in [accountant.id, admin.id]:
+        for name, value in [('mpesa_portal_account', None),
+                ('mpesa_start', None), ('mpesa_end', None)]:
+            with Transaction().set_user(user_id), \
+                    Transaction().set_context(_check_access=True):
+                with pytest.raises(AccessError, match="portal's file"):
+                    Statement.write([Statement(statement.id)], {name: value})
+    assert Statement(statement.id).mpesa_portal_account == 'Utility Account'
+
+
 def snapshot(statement):
     "What an import made of a statement, comparable between imports"
     return (

@@ -13,6 +13,7 @@ from sql import Column, Null
 
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
+from trytond.model.exceptions import AccessError
 from trytond.modules.account_statement.exceptions import ImportStatementError
 from trytond.pool import Pool, PoolMeta
 from trytond.protocols.jsonrpc import JSONDecoder
@@ -38,6 +39,9 @@ INFORMATION = {
 
 # What the lines are made from
 ORIGIN_FIELDS = ['number', 'date', 'amount', 'description', 'information']
+
+# What the import sets on a statement from the portal's file
+FROM_FILE = {'mpesa_start', 'mpesa_end', 'mpesa_portal_account'}
 
 # The accounts a statement line may be posted to
 ACCOUNT_DOMAIN = [
@@ -333,6 +337,20 @@ class Statement(metaclass=PoolMeta):
                     'depends': ['state', 'mpesa_start'],
                     },
                 })
+
+    @classmethod
+    def check_modification(
+            cls, mode, statements, values=None, external=False):
+        """Refuse an RPC write of what the import read from the portal's
+        file: the tie-out's period and the journal's portal account"""
+        super().check_modification(
+            mode, statements, values=values, external=external)
+        if external and mode == 'write':
+            names = FROM_FILE & set(values or {})
+            if names:
+                raise AccessError(gettext(
+                        'account_mpesa.msg_statement_from_file',
+                        fields=', '.join(sorted(names))))
 
     @classmethod
     def mpesa_accounts(cls, statements):
