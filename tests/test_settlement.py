@@ -265,6 +265,23 @@ def test_query_success_then_receipt(books):
     record, = payment.mpesa_transactions
     assert record.state == 'matched'
 
+def test_repeat_after_reversal_keeps_it_reversed(books):
+    """A callback repeated after M-Pesa reversed its receipt changes
+    nothing: the receipt stays reversed"""
+    original = collection(books)
+    result = outcome(books, original)
+    assert settle(books, original, result) == 'succeeded'
+    reversal = payout(
+        books, amount=original.amount, refund_of=books.Payment(original.id))
+    books.Payment.write([reversal], {'mpesa_payout_method': 'reversal'})
+    assert settle(books, reversal, outcome(books, reversal)) == 'succeeded'
+    record, = books.Payment(original.id).mpesa_transactions
+    assert record.state == 'reversed'
+    assert settle(books, original, result) == 'duplicate'
+    record, = books.Payment(original.id).mpesa_transactions
+    assert record.state == 'reversed'
+    assert books.Payment(original.id).mpesa_receipt == result.receipt
+
 def test_failure_after_money_moved(books):
     "A failure cannot fail a payment for which M-Pesa moved money"
     payment = collection(books)

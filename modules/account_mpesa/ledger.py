@@ -264,10 +264,13 @@ class Ledger(ModelSQL, ModelView):
     @classmethod
     def _settled_already(cls, outcome, payment, found, keep):
         """Apply an outcome to a payment that is no longer processing: a
-        repeat changes nothing, a receipt that a query's success lacked is
-        added, other money that moved is kept beside the payment, which
-        goes to review"""
+        repeat changes nothing (nor undoes a reversal of its receipt), a
+        receipt that a query's success lacked is added, other money that
+        moved is kept beside the payment, which goes to review"""
         if not outcome.moved_money:
+            return 'duplicate'
+        if found and found.state == 'reversed':
+            # M-Pesa reversed the receipt since: a repeat does not undo it
             return 'duplicate'
         if payment.state == 'succeeded' and (
                 payment.mpesa_receipt in {None, '', outcome.receipt}):
