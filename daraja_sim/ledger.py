@@ -193,6 +193,14 @@ class Ledger:
         "Copies of all entries, in the order they were booked."
         return [dict(e) for e in self._entries]
 
+    def paid_in(self, shortcode, start, end):
+        """Copies of the entries paid in to the shortcode from ``start`` to
+        ``end`` (inclusive), in the order they were booked: a Pull's rows.
+        Only those are copied: Pull asks for them page by page."""
+        return [dict(e) for e in self._entries
+            if e['kind'] in PAID_IN and e.get('party') == shortcode
+            and start <= e['time'] <= end]
+
     def statement(self, shortcode, account=UTILITY, start=None, end=None):
         """The account's lines completed from ``start`` to ``end``
         (inclusive, None: unbounded), in the order of their completion

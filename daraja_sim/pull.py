@@ -16,7 +16,7 @@ import datetime as dt
 from . import clock, validate
 from .c2b import collection_shortcode
 from .errors import invalid
-from .ledger import PAID_IN, money
+from .ledger import money
 
 DATE_FORMAT = '%Y-%m-%d %H:%M:%S'
 PAGE_SIZE = 100
@@ -77,10 +77,8 @@ def query(call):
         if 'OffSetValue' in body else 0)
     with simulator.lock:
         registered = shortcode in simulator.state.pull_urls
-        rows = [_row(e) for e in simulator.state.ledger.entries()
-            if e['kind'] in PAID_IN and e.get('party') == shortcode
-            and start <= e['time'] <= end]
-    page = rows[offset:offset + PAGE_SIZE]
+        entries = simulator.state.ledger.paid_in(shortcode, start, end)
+    page = [_row(e) for e in entries[offset:offset + PAGE_SIZE]]
     reply = {'ResponseRefID': simulator.ids.request_id()}
     if not registered:
         reply.update(ResponseCode='1001',

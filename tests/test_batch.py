@@ -4,6 +4,7 @@
 route's own code, then processed by batches in transactions of their own,
 with no HTTP: one bad callback holds up only itself, repeated deliveries
 settle once."""
+import datetime as dt
 import json
 import logging
 from decimal import Decimal
@@ -183,3 +184,110 @@ def test_repeated_deliveries_in_one_batch(shop):
     payments, events = read(shop, payments, events)
     assert all(settled_once(p) for p in payments)
     assert all(e.state == 'done' for e in events)
+
+
+def test_questions_coalesced():
+    """The questions that only read are asked once for all who need them:
+    the same STK Query once, overlapping Pull windows as one; each
+    Transaction Status is asked"""
+    from trytond.modules.account_mpesa.event import Question
+
+    def hour(h):
+        return dt.datetime(2026, 12, 6, h)
+    questions = [
+        Question('stk', 1, 'ws_CO_1'), Question('pull', 1, (hour(9), hour(11))),
+        Question('status', 1, 7), Question('stk', 1, 'ws_CO_1'),
+        Question('pull', 1, (hour(13), hour(15))),
+        Question('pull', 1, (hour(10), hour(12))),
+        Question('pull', 2, (hour(10), hour(12))),
+        Question('status', 1, 7), Question('stk', 2, 'ws_CO_1'),
+        ]
+    asked, which = Question.coalesce(questions)
+    assert [(q.kind, q.account, q.reference) for q in asked] == [
+        ('stk', 1, 'ws_CO_1'), ('status', 1, 7), ('status', 1, 7),
+        ('stk', 2, 'ws_CO_1'),
+        ('pull', 1, (hour(9), hour(12))), ('pull', 1, (hour(13), hour(15))),
+        ('pull', 2, (hour(10), hour(12))),
+        ]
+    assert which == [0, 4, 1, 0, 5, 4, 6, 2, 3]
+
+
+@pytest.fixture
+def paybill(shop):
+    """The shop whose customer payments are confirmed by Pull (Confirm
+    Callbacks on, the shortcode registered for Pull)"""
+    Account = shop.pool.get('account.payment.mpesa.account')
+
+    def registered(value):
+        with shop.transaction() as tx:
+            Account.write([Account(shop.account)], {
+                    'confirm_callbacks': value, 'pull_registered': value})
+            tx.commit()
+    registered(True)
+    yield shop
+    registered(False)
+
+
+def confirm(shop, payments):
+    """Store the C2B confirmation of each (receipt, amount, Nairobi time)
+    as the route does; return the events' ids"""
+    Event = shop.pool.get('account.payment.mpesa.event')
+    gate = SimpleNamespace(account=shop.account, company=shop.company)
+    ids = []
+    with shop.transaction() as tx:
+        for receipt, amount, time in payments:
+            body = {
+                'TransactionType': 'Pay Bill', 'TransID': receipt,
+                'TransTime': time, 'TransAmount': f'{amount}.00',
+                'BusinessShortCode': '174379', 'BillRefNumber': 'nothing',
+                'InvoiceNumber': '', 'OrgAccountBalance': '',
+                'ThirdPartyTransID': '', 'MSISDN': '254712345678',
+                'FirstName': 'A', 'MiddleName': '', 'LastName': ''}
+            event_id, state = Event.receive(
+                gate, 'c2b/confirmation', json.dumps(body), '127.0.0.1')
+            assert state == 'pending'
+            ids.append(event_id)
+        tx.commit()
+    return ids
+
+
+def test_customer_payments_confirmed_by_one_pull(paybill, monkeypatch):
+    """A batch of customer payments confirmed by Pull asks Daraja once per
+    run of overlapping windows, before the batch is applied: what Pull
+    lists is recorded, a claim it does not list is rejected"""
+    from trytond.modules.account_mpesa import daraja
+    Account = paybill.pool.get('account.payment.mpesa.account')
+    Event = paybill.pool.get('account.payment.mpesa.event')
+    Ledger = paybill.pool.get('account.payment.mpesa.transaction')
+    payments = [
+        ('UPB0000001', 100, '20261206100000'),
+        ('UPB0000002', 200, '20261206102000'),
+        ('UPB0000003', 300, '20261206130000'),
+        ('UPB0000004', 400, '20261206100500'),
+        ]
+    forged = 'UPB0000004'
+    pulls = []
+
+    def c2b_pull(self, start, end):
+        pulls.append((start, end))
+        rows = tuple(daraja.PullTransaction(
+                transaction_id=r, time=None, msisdn='254712345678',
+                amount=Decimal(a), bill_reference='nothing',
+                transaction_type='c2b-pay-bill-debit', sender='',
+                organization_name='') for r, a, _ in payments if r != forged)
+        return daraja.PullResult('1000', 'Success', 'r', rows), list(rows)
+    monkeypatch.setattr(Account, 'c2b_pull', c2b_pull)
+    events = confirm(paybill, payments)
+    process(paybill, events, 10)
+    # 10:00, 10:05 and 10:20 Nairobi overlap within an hour; 13:00 does not
+    assert sorted(pulls) == [
+        (dt.datetime(2026, 12, 6, 6), dt.datetime(2026, 12, 6, 8, 20)),
+        (dt.datetime(2026, 12, 6, 9), dt.datetime(2026, 12, 6, 11)),
+        ]
+    with paybill.transaction(readonly=True):
+        assert [e.state for e in Event.browse(events)] == [
+            'done', 'done', 'done', 'rejected']
+        assert forged in Event(events[3]).error
+        assert sorted(r.receipt for r in Ledger.search([
+                    ('receipt', 'like', 'UPB%')])) == [
+            'UPB0000001', 'UPB0000002', 'UPB0000003']

@@ -574,6 +574,21 @@ class Event(metaclass=PoolMeta):
             Index(t, (t.c2b_status_request, Index.Equality()),
                 where=t.c2b_status_request != None))  # noqa: E711
 
+    def question(self, outcome, payment):
+        """The Pull or Transaction Status that confirming a customer
+        payment needs, foreseen before its batch is applied so that a
+        batch's confirmations ask Daraja together"""
+        Ledger = Pool().get('account.payment.mpesa.transaction')
+        if outcome.kind != 'c2b':
+            return super().question(outcome, payment)
+        if (self.kind != 'c2b/validation' and outcome.is_claim
+                and self.account.confirm_callbacks
+                and Ledger.find(outcome) is None):
+            verdict = self._confirm_c2b(outcome, NOT_ASKED)
+            if isinstance(verdict, Question):
+                return verdict
+        return None
+
     def handle_customer_payment(self, outcome, answer):
         """Apply a C2B confirmation: a receipt already in the ledger is
         linked; a claim is confirmed first when the account says so; then

@@ -71,10 +71,51 @@ class Question:
     def ask_all(cls, questions):
         """Ask Daraja the questions, QUESTIONS_AT_ONCE at a time: each share
         in a read-only transaction (and a thread) of its own; return the
-        answers, DarajaErrors or other exceptions, in order.
+        answers, DarajaErrors or other exceptions, in order.  The questions
+        that only read are asked once for all who need them (``coalesce``).
 
         Daraja answers a question in a few hundred milliseconds: one after
         the other, the questions of a batch would bound its settlement."""
+        asked, which = cls.coalesce(questions)
+        answers = cls._ask_shares(asked)
+        return [answers[i] for i in which]
+
+    @classmethod
+    def coalesce(cls, questions):
+        """The questions to ask so as to answer all of them, and for each
+        of them the index of the one that answers it: the same STK Query is
+        asked once, and the Pull windows of an account that overlap are
+        asked as one window, whose rows hold those of each.  A Transaction
+        Status is asked for each: its answer is the id of its own result."""
+        asked, which, queries, pulls = [], [None] * len(questions), {}, {}
+        for i, question in enumerate(questions):
+            if question.kind == 'stk':
+                key = question.account, question.reference
+                if key not in queries:
+                    queries[key] = len(asked)
+                    asked.append(question)
+                which[i] = queries[key]
+            elif question.kind == 'pull':
+                pulls.setdefault(question.account, []).append(i)
+            else:
+                which[i] = len(asked)
+                asked.append(question)
+        for account, indices in pulls.items():
+            indices.sort(key=lambda i: questions[i].reference)
+            windows = []
+            for i in indices:
+                start, end = questions[i].reference
+                if windows and start <= windows[-1][1]:
+                    windows[-1][1] = max(windows[-1][1], end)
+                else:
+                    windows.append([start, end])
+                which[i] = len(asked) + len(windows) - 1
+            asked.extend(cls('pull', account, tuple(w)) for w in windows)
+        return asked, which
+
+    @staticmethod
+    def _ask_shares(questions):
+        "Ask the questions, a share per thread (``ask_all``)"
         if len(questions) < 2:
             shares = [questions]
         else:
