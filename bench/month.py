@@ -249,6 +249,7 @@ class Shop:
                 for m in CRONS]
         self.cron_rounds = 0
         self.cron_seconds = 0.0
+        self.cron_failures = []
 
     def run(self, func, user=0):
         "func() in a transaction of the company, committed"
@@ -297,7 +298,8 @@ class Shop:
         self.run(approve_and_process, user=self.approver.id)
 
     def cron_round(self):
-        "Run each cron once, as trytond-cron runs it"
+        """Run each cron once, as trytond-cron runs it: a task that fails
+        is rolled back and logged, and the others run"""
         from trytond.transaction import Transaction
         Cron = self.pool.get('ir.cron')
         start = time.perf_counter()
@@ -305,9 +307,16 @@ class Shop:
             with Transaction().start(
                     RUN_DB, 0, context={'_skip_warnings': True}
                     ) as transaction:
-                with transaction.set_context(_cron=method):
-                    Cron.run_once([Cron(cron_id)])
-                transaction.commit()
+                try:
+                    with transaction.set_context(_cron=method):
+                        Cron.run_once([Cron(cron_id)])
+                except Exception as exception:
+                    transaction.rollback()
+                    self.cron_failures.append(f'{method}: {exception!r}')
+                    common.log(f"  the cron {method} failed: "
+                        f"{exception!r}")
+                else:
+                    transaction.commit()
         self.cron_rounds += 1
         self.cron_seconds += time.perf_counter() - start
 
@@ -489,6 +498,7 @@ def drive(shop, arguments, rng):
             if c.get('status') == 200),
         'dropped': len(state['dropped_callbacks']),
         'cron_rounds': shop.cron_rounds, 'cron_seconds': shop.cron_seconds,
+        'cron_failures': shop.cron_failures,
         }
 
 
@@ -620,6 +630,9 @@ def report(arguments, first, month, tieout, rows):
         f"{month['settled_seconds']:.0f} s ({month['cron_rounds']} cron "
         f"rounds, {month['cron_seconds']:.0f} s in the crons); whole run "
         f"before bench/statement.py {month['elapsed']:.0f} s")
+    print(f"cron runs failed: {len(month['cron_failures'])}")
+    for failure in month['cron_failures']:
+        print(f"  {failure}")
     for name, headers in [
             ('payments', ['payment', 'state', 'count']),
             ('ledger', ['ledger kind', 'state', 'count']),

@@ -291,3 +291,57 @@ def test_customer_payments_confirmed_by_one_pull(paybill, monkeypatch):
         assert sorted(r.receipt for r in Ledger.search([
                     ('receipt', 'like', 'UPB%')])) == [
             'UPB0000001', 'UPB0000002', 'UPB0000003']
+
+
+def test_pull_row_busy_left_for_next_run(paybill, monkeypatch):
+    """A row of the Pull cron whose transaction keeps conflicting (other
+    customer payments of the account) is left for the next run, which
+    asks from the same start; the other rows are recorded"""
+    from trytond import backend
+    from trytond.modules.account_mpesa import common, daraja
+    Account = paybill.pool.get('account.payment.mpesa.account')
+    Ledger = paybill.pool.get('account.payment.mpesa.transaction')
+    since = dt.datetime(2026, 12, 6, 6)
+    with paybill.transaction() as tx:
+        Account.write([Account(paybill.account)], {'pull_until': since})
+        tx.commit()
+    receipts = ['UPL0000001', 'UPL0000002', 'UPL0000003']
+    busy = {'UPL0000002'}
+    windows = []
+
+    def c2b_pull(self, start, end):
+        windows.append(start)
+        rows = tuple(daraja.PullTransaction(
+                transaction_id=r, time=since, msisdn='254712345678',
+                amount=Decimal(100), bill_reference='nothing',
+                transaction_type='c2b-pay-bill-debit', sender='',
+                organization_name='') for r in receipts)
+        return daraja.PullResult('1000', 'Success', 'r', rows), list(rows)
+    pull_row = Account._pull_row
+
+    def conflicting(outcome):
+        if outcome.receipt in busy:
+            raise backend.DatabaseOperationalError(
+                "could not serialize access due to concurrent update")
+        return pull_row(outcome)
+    monkeypatch.setattr(Account, 'c2b_pull', c2b_pull)
+    monkeypatch.setattr(Account, '_pull_row', staticmethod(conflicting))
+    monkeypatch.setattr(common.time, 'sleep', lambda seconds: None)
+
+    def run():
+        with paybill.transaction(readonly=True):
+            counts = Account.pull_transactions([Account(paybill.account)])
+        with paybill.transaction(readonly=True):
+            recorded = sorted(r.receipt for r in Ledger.search([
+                        ('receipt', 'in', receipts)]))
+            return counts, recorded, Account(paybill.account).pull_until
+    counts, recorded, until = run()
+    assert counts['busy'] == 1
+    assert recorded == ['UPL0000001', 'UPL0000003']
+    assert until == since
+    busy.clear()
+    counts, recorded, until = run()
+    assert counts['known'] == 2 and counts['busy'] == 0
+    assert recorded == receipts
+    assert until > since
+    assert windows[0] == windows[1] < since

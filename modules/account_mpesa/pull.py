@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from collections import Counter
 
+from trytond import backend
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 
@@ -41,9 +42,10 @@ class Account(metaclass=PoolMeta):
     def pull_transactions(cls, accounts=None):
         """Ask Pull Transactions of each account registered for it over a
         window overlapping the previous one, and record every row not in
-        the ledger, each in a transaction of its own.  Logs one summary
-        line; Daraja's 'no records' and 'not registered' are said once,
-        when they change."""
+        the ledger, each in a transaction of its own; a row whose
+        transaction keeps conflicting is left for the next run, which asks
+        from the same start.  Logs one summary line; Daraja's 'no
+        records' and 'not registered' are said once, when they change."""
         if accounts is None:
             accounts = cls.search([
                     ('pull_registered', '=', True),
@@ -90,12 +92,23 @@ class Account(metaclass=PoolMeta):
         for outcome in outcomes:
             if (outcome.account, outcome.receipt) in known:
                 counts['known'] += 1
-            else:
+                continue
+            try:
                 counts[run_in_transaction(self._pull_row, outcome)] += 1
+            except backend.DatabaseOperationalError:
+                # Concurrent customer payments of the account outlasted the
+                # retries: the other rows are recorded all the same
+                logger.warning(
+                    "Pull Transactions of account %d: receipt %s busy, "
+                    "asked again next run", self.id, outcome.receipt,
+                    exc_info=True)
+                counts['busy'] += 1
 
         def done():
             account = self.__class__(self.id)
-            account.pull_until = end
+            if not counts['busy']:
+                # Else the next run asks again from where this one did
+                account.pull_until = end
             account.pull_answer = kind
             account.save()
         run_in_transaction(done)
