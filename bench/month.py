@@ -352,14 +352,17 @@ def count(query, params=None):
 
 
 def refundable(used, wanted, rng, timeout):
-    """wanted succeeded STK payments not refunded yet: (id, amount), drawn
-    at random, once there are that many (or fewer after timeout)"""
+    """wanted succeeded STK payments with their receipt, not refunded yet:
+    (id, amount), drawn at random, once there are that many (or fewer
+    after timeout).  A push succeeded by a query gets its receipt later
+    (the C2B notification, the statement): it cannot be refunded before."""
     deadline = time.monotonic() + timeout
     while True:
         rows = count(
             "SELECT id, amount FROM account_payment WHERE kind = "
             "'receivable' AND state = 'succeeded' AND "
-            "mpesa_checkout_request_id IS NOT NULL AND NOT (id = ANY(%s)) "
+            "mpesa_checkout_request_id IS NOT NULL AND "
+            "COALESCE(mpesa_receipt, '') <> '' AND NOT (id = ANY(%s)) "
             "ORDER BY id", (list(used),))
         if len(rows) >= wanted or time.monotonic() > deadline:
             return rng.sample(rows, min(wanted, len(rows)))
