@@ -126,9 +126,9 @@ def parse_arguments(argv=None):
     add('--reuse', action='store_true',
         help=f"reuse the base databases ({BASE_DB} and bench/statement.py's) "
         "if they exist")
-    add('--settle-timeout', type=float, default=900, metavar='SECONDS',
+    add('--settle-timeout', type=float, default=3600, metavar='SECONDS',
         help="give up waiting for the month to settle after this long "
-        "(default 900)")
+        "(default 3600: the whole month takes about half an hour here)")
     add('--json', metavar='FILE', help="write the results to FILE as JSON")
     add('--build', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
