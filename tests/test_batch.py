@@ -62,17 +62,28 @@ def pending_payments(shop, number):
     return ids
 
 
+def store(shop, kind, bodies):
+    "Store each callback body as the route does; return the events' ids"
+    Event = shop.pool.get('account.payment.mpesa.event')
+    gate = SimpleNamespace(account=shop.account, company=shop.company)
+    ids = []
+    with shop.transaction() as tx:
+        for body in bodies:
+            event_id, state = Event.receive(
+                gate, kind, json.dumps(body), '127.0.0.1')
+            assert state == 'pending'
+            ids.append(event_id)
+        tx.commit()
+    return ids
+
+
 def receive(shop, payment_ids, receipts=None):
     """Store a successful STK callback for each payment (its receipt from
     receipts when given) as the route does; return the events' ids"""
-    Event = shop.pool.get('account.payment.mpesa.event')
     Payment = shop.pool.get('account.payment')
-    gate = SimpleNamespace(account=shop.account, company=shop.company)
     receipts = receipts or {}
-    ids = []
-    with shop.transaction() as tx:
-        for payment in Payment.browse(payment_ids):
-            body = {'Body': {'stkCallback': {
+    with shop.transaction(readonly=True):
+        bodies = [{'Body': {'stkCallback': {
                         'MerchantRequestID': 'm',
                         'CheckoutRequestID': (
                             payment.mpesa_checkout_request_id),
@@ -90,12 +101,8 @@ def receive(shop, payment_ids, receipts=None):
                                 {'Name': 'PhoneNumber',
                                     'Value': 254712345678},
                                 ]}}}}
-            event_id, state = Event.receive(
-                gate, 'stk', json.dumps(body), '127.0.0.1')
-            assert state == 'pending'
-            ids.append(event_id)
-        tx.commit()
-    return ids
+            for payment in Payment.browse(payment_ids)]
+    return store(shop, 'stk', bodies)
 
 
 def process(shop, event_ids, size):
@@ -231,24 +238,14 @@ def paybill(shop):
 def confirm(shop, payments):
     """Store the C2B confirmation of each (receipt, amount, Nairobi time)
     as the route does; return the events' ids"""
-    Event = shop.pool.get('account.payment.mpesa.event')
-    gate = SimpleNamespace(account=shop.account, company=shop.company)
-    ids = []
-    with shop.transaction() as tx:
-        for receipt, amount, time in payments:
-            body = {
+    return store(shop, 'c2b/confirmation', [{
                 'TransactionType': 'Pay Bill', 'TransID': receipt,
                 'TransTime': time, 'TransAmount': f'{amount}.00',
                 'BusinessShortCode': '174379', 'BillRefNumber': 'nothing',
                 'InvoiceNumber': '', 'OrgAccountBalance': '',
                 'ThirdPartyTransID': '', 'MSISDN': '254712345678',
                 'FirstName': 'A', 'MiddleName': '', 'LastName': ''}
-            event_id, state = Event.receive(
-                gate, 'c2b/confirmation', json.dumps(body), '127.0.0.1')
-            assert state == 'pending'
-            ids.append(event_id)
-        tx.commit()
-    return ids
+            for receipt, amount, time in payments])
 
 
 def test_customer_payments_confirmed_by_one_pull(paybill, monkeypatch):
