@@ -581,13 +581,18 @@ class Event(metaclass=PoolMeta):
         Ledger = Pool().get('account.payment.mpesa.transaction')
         if outcome.kind != 'c2b':
             return super().question(outcome, payment)
-        if (self.kind != 'c2b/validation' and outcome.is_claim
-                and self.account.confirm_callbacks
-                and Ledger.find(outcome) is None):
+        if self.kind != 'c2b/validation' and self._c2b_to_confirm(
+                outcome, Ledger.find(outcome)):
             verdict = self._confirm_c2b(outcome, NOT_ASKED)
             if isinstance(verdict, Question):
                 return verdict
         return None
+
+    def _c2b_to_confirm(self, outcome, record):
+        """Whether the customer payment, whose ledger record is given (or
+        None), is a claim Daraja must confirm before it is recorded"""
+        return (record is None and outcome.is_claim
+            and self.account.confirm_callbacks)
 
     def handle_customer_payment(self, outcome, answer):
         """Apply a C2B confirmation: a receipt already in the ledger is
@@ -597,8 +602,7 @@ class Event(metaclass=PoolMeta):
         if self.kind == 'c2b/validation':
             return 'done', self.error
         record = Ledger.find(outcome)
-        if record is None and outcome.is_claim and (
-                self.account.confirm_callbacks):
+        if self._c2b_to_confirm(outcome, record):
             verdict = self._confirm_c2b(outcome, answer)
             if verdict is not None:
                 return verdict
