@@ -219,6 +219,98 @@ def test_questions_coalesced():
     assert which == [0, 4, 1, 0, 5, 4, 6, 2, 3]
 
 
+def test_questions_share_a_client(shop, monkeypatch):
+    """The questions of a batch are asked by share, each share with one
+    Daraja client per account: one connection, one read of the stored
+    token, closed once the share is answered"""
+    from trytond.modules.account_mpesa import account as account_module
+    from trytond.modules.account_mpesa.daraja.transport import Transport
+    from trytond.modules.account_mpesa.event import QUESTIONS_AT_ONCE, Question
+    Account = shop.pool.get('account.payment.mpesa.account')
+    with shop.transaction() as tx:
+        Account.write([Account(shop.account)], {
+                'daraja_token': 'stored',
+                'daraja_token_expires': dt.datetime(2099, 1, 1)})
+        tx.commit()
+    sessions, closed, reads = [], [], []
+
+    def request(self, method, path, what, **kwargs):
+        assert kwargs['headers']['Authorization'] == 'Bearer stored'
+        sessions.append(self.session)
+        return {'ResponseCode': '0', 'ResponseDescription': 'Accepted',
+            'MerchantRequestID': 'm',
+            'CheckoutRequestID': kwargs['json']['CheckoutRequestID'],
+            'ResultCode': '0', 'ResultDesc': 'Processed'}
+    read = account_module.TokenStore._read
+
+    def counted_read(self):
+        reads.append(self.account_id)
+        return read(self)
+    monkeypatch.setattr(Transport, 'request', request)
+    monkeypatch.setattr(account_module.TokenStore, '_read', counted_read)
+    monkeypatch.setattr(
+        account_module.daraja.Client, 'close',
+        lambda self: closed.append(self._transport.session))
+    questions = [Question('stk', shop.account, f'ws_CO_S{i}')
+        for i in range(3 * QUESTIONS_AT_ONCE)]
+    with shop.transaction(readonly=True):
+        answers = Question.ask_all(questions)
+    assert [a.checkout_request_id for a in answers] == [
+        q.reference for q in questions]
+    assert len(set(map(id, sessions))) == QUESTIONS_AT_ONCE
+    assert sorted(map(id, closed)) == sorted(set(map(id, sessions)))
+    assert len(reads) == QUESTIONS_AT_ONCE
+
+
+def test_share_renews_a_refused_token_once(shop, monkeypatch):
+    """A share whose stored token Daraja refuses renews it once, stores
+    it, and asks its other questions with it without reading it again"""
+    from trytond.modules.account_mpesa import account as account_module
+    from trytond.modules.account_mpesa import daraja, event
+    from trytond.modules.account_mpesa.daraja.transport import Transport
+    Account = shop.pool.get('account.payment.mpesa.account')
+    with shop.transaction() as tx:
+        Account.write([Account(shop.account)], {
+                'daraja_token': 'stale',
+                'daraja_token_expires': dt.datetime(2099, 1, 1)})
+        tx.commit()
+    tokens, fetched, reads = [], [], []
+
+    def request(self, method, path, what, **kwargs):
+        token = kwargs['headers']['Authorization']
+        tokens.append(token)
+        if token == 'Bearer stale':
+            raise daraja.TokenError("Invalid Access Token")
+        return {'ResponseCode': '0', 'ResponseDescription': 'Accepted',
+            'MerchantRequestID': 'm',
+            'CheckoutRequestID': kwargs['json']['CheckoutRequestID'],
+            'ResultCode': '0', 'ResultDesc': 'Processed'}
+
+    def fetch(self):
+        fetched.append(1)
+        return 'fresh', 3600
+    read = account_module.TokenStore._read
+
+    def counted_read(self):
+        reads.append(self.account_id)
+        return read(self)
+    monkeypatch.setattr(Transport, 'request', request)
+    monkeypatch.setattr(daraja.Client, '_fetch_token', fetch)
+    monkeypatch.setattr(account_module.TokenStore, '_read', counted_read)
+    monkeypatch.setattr(event, 'QUESTIONS_AT_ONCE', 1)
+    questions = [event.Question('stk', shop.account, f'ws_CO_R{i}')
+        for i in range(5)]
+    with shop.transaction(readonly=True):
+        answers = event.Question.ask_all(questions)
+    assert all(not isinstance(a, Exception) for a in answers)
+    assert tokens == ['Bearer stale'] + ['Bearer fresh'] * 5
+    assert len(fetched) == 1
+    # The token read by the first question and under the renewal's lock
+    assert len(reads) == 2
+    with shop.transaction(readonly=True):
+        assert Account(shop.account).daraja_token == 'fresh'
+
+
 @pytest.fixture
 def paybill(shop):
     """The shop whose customer payments are confirmed by Pull (Confirm

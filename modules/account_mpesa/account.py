@@ -2,11 +2,13 @@
 # this repository contains the full copyright notices and license terms.
 """The M-Pesa account: one Daraja app and shortcode, its credentials, its
 callback URLs and its shared OAuth token."""
+import contextvars
 import datetime as dt
 import ipaddress
 import logging
 import socket
 import uuid
+from contextlib import contextmanager
 from decimal import Decimal
 from urllib.parse import urlsplit
 from typing import NamedTuple
@@ -30,7 +32,25 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT = config.getfloat(
     'account_mpesa', 'connect_timeout', default=5)
 READ_TIMEOUT = config.getfloat('account_mpesa', 'read_timeout', default=30)
+# What reusing_daraja_clients keeps, by (what, account id)
+_REUSED = contextvars.ContextVar('account_mpesa_daraja_reused', default=None)
 
+
+@contextmanager
+def reusing_daraja_clients():
+    """Within the block, each account's Daraja client and STK credentials
+    are made once and reused: one connection to Daraja, one read of the
+    token and of the secrets, for a thread asking many questions in one
+    transaction.  The clients are closed at its end."""
+    reused = {}
+    token = _REUSED.set(reused)
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+        for value in reused.values():
+            if isinstance(value, daraja.Client):
+                value.close()
 
 
 def parse_networks(text):
@@ -391,24 +411,38 @@ class Account(ModelSQL, ModelView):
             return None
         return '\n'.join(self.callback_url(k) for k in CALLBACK_KINDS)
 
+    def _reused(self, what, make):
+        "make(), or what reusing_daraja_clients keeps of it for the account"
+        reused = _REUSED.get()
+        if reused is None:
+            return make()
+        key = what, self.id
+        if key not in reused:
+            reused[key] = make()
+        return reused[key]
+
     def daraja_client(self):
         """A Daraja client for this account sharing the stored token.
 
         The secrets are read whoever the user is: they go to Daraja only."""
-        with without_check_access():
-            account = self.__class__(self.id)
-            return daraja.Client(
-                account.daraja_base_url,
-                account.consumer_key, account.consumer_secret,
-                token_store=TokenStore(account.id),
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        def make():
+            with without_check_access():
+                account = self.__class__(self.id)
+                return daraja.Client(
+                    account.daraja_base_url,
+                    account.consumer_key, account.consumer_secret,
+                    token_store=TokenStore(account.id),
+                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        return self._reused('client', make)
 
     @property
     def stk_credentials(self):
         "BusinessShortCode and passkey, read whoever the user is"
-        with without_check_access():
-            account = self.__class__(self.id)
-            return account.business_shortcode, account.passkey
+        def read():
+            with without_check_access():
+                account = self.__class__(self.id)
+                return account.business_shortcode, account.passkey
+        return self._reused('stk', read)
 
     def stk_query(self, checkout_request_id):
         """Ask Daraja about the STK Push with checkout_request_id; None
@@ -507,8 +541,13 @@ class TokenStore(daraja.TokenStore):
 
     def __init__(self, account_id):
         self.account_id = account_id
+        # The token and its expiry as this store last read or stored them:
+        # a store lives as long as its client, and a token that Daraja
+        # refuses meanwhile is renewed (``daraja.Client``)
+        self._known = None
 
     def _read(self):
+        "The account's stored token and its expiry while it is valid, or None"
         Account = Pool().get('account.payment.mpesa.account')
         table = Account.__table__()
         cursor = Transaction().connection.cursor()
@@ -521,11 +560,19 @@ class TokenStore(daraja.TokenStore):
             if isinstance(expires, str):
                 expires = dt.datetime.fromisoformat(expires)
             if expires > dt.datetime.utcnow():
-                return row[0]
+                return row[0], expires
+        return None
+
+    def _valid(self):
+        "The token known to this store, unless it expired"
+        if self._known and self._known[1] > dt.datetime.utcnow():
+            return self._known[0]
         return None
 
     def get(self):
-        return self._read()
+        if self._valid() is None:
+            self._known = self._read()
+        return self._valid()
 
     def renew(self, fetch, stale=None):
         Account = Pool().get('account.payment.mpesa.account')
@@ -535,9 +582,9 @@ class TokenStore(daraja.TokenStore):
             # error here, before asking Daraja, and is run again: it then
             # reads the token the other committed
             lock_rows(Account, [self.account_id])
-            token = self._read()
-            if token and token != stale:
-                return token
+            stored = self._read()
+            if stored and stored[0] != stale:
+                return stored
             token, expires_in = fetch()
             expires = dt.datetime.utcnow() + dt.timedelta(
                 seconds=max(int(expires_in) - 60, 0))
@@ -546,5 +593,6 @@ class TokenStore(daraja.TokenStore):
                     [table.daraja_token, table.daraja_token_expires],
                     [token, expires],
                     where=table.id == self.account_id))
-            return token
-        return run_in_transaction(locked_renew)
+            return token, expires
+        self._known = run_in_transaction(locked_renew)
+        return self._known[0]

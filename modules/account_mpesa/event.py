@@ -21,6 +21,7 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from . import daraja
+from .account import reusing_daraja_clients
 from .common import (
     company_domain, lock_rows, run_in_transaction, summary, utc_now)
 from .ledger import SETTLE_BATCH, Batch
@@ -131,7 +132,8 @@ class Question:
             with (Transaction().start(
                         database, user, readonly=True, context=context)
                     if thread else
-                    Transaction().new_transaction(readonly=True)):
+                    Transaction().new_transaction(readonly=True)), \
+                    reusing_daraja_clients():
                 for question in share:
                     try:
                         answers.append(question.answer())

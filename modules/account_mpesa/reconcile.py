@@ -15,6 +15,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 
 from . import daraja
+from .account import reusing_daraja_clients
 from .common import (
     company_domain, lock_rows, run_in_transaction, summary, utc_now)
 from .ledger import SETTLE_BATCH, Batch
@@ -216,13 +217,14 @@ class Payment(metaclass=PoolMeta):
                 requested.append(payment)
         if requested:
             counts.update(cls.mpesa_send(requested))
-        for payment in payments:
-            if payment.mpesa_state != 'requested':
-                result = cls._mpesa_chase_safely(payment, run)
-                if result:
-                    counts[result] += 1
-            if len(run.answers) >= SETTLE_BATCH:
-                counts.update(cls._mpesa_apply_answers(run))
+        with reusing_daraja_clients():
+            for payment in payments:
+                if payment.mpesa_state != 'requested':
+                    result = cls._mpesa_chase_safely(payment, run)
+                    if result:
+                        counts[result] += 1
+                if len(run.answers) >= SETTLE_BATCH:
+                    counts.update(cls._mpesa_apply_answers(run))
         counts.update(cls._mpesa_apply_answers(run))
         logger.info("M-Pesa reconciliation: %s", summary(counts))
         return counts

@@ -92,6 +92,16 @@ class Client:
     def __repr__(self):
         return f'{type(self).__name__}({self._transport.base_url!r})'
 
+    def close(self):
+        "Close the connections the client keeps open to Daraja."
+        self._transport.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
     @property
     def base_url(self):
         "The Daraja base URL, without trailing slash."
