@@ -7,6 +7,9 @@ settle once."""
 import datetime as dt
 import json
 import logging
+import os
+import threading
+import time
 from decimal import Decimal
 from itertools import count
 from types import SimpleNamespace
@@ -62,22 +65,26 @@ def pending_payments(shop, number):
     return ids
 
 
-def store(shop, kind, bodies):
-    "Store each callback body as the route does; return the events' ids"
+def store(shop, kind, bodies, before_commit=None):
+    """Store each callback body as the queued route does, holding the
+    inbox, and call before_commit when given; return the events' ids"""
     Event = shop.pool.get('account.payment.mpesa.event')
     gate = SimpleNamespace(account=shop.account, company=shop.company)
     ids = []
     with shop.transaction() as tx:
+        Event.hold_inbox()
         for body in bodies:
             event_id, state = Event.receive(
                 gate, kind, json.dumps(body), '127.0.0.1')
             assert state == 'pending'
             ids.append(event_id)
+        if before_commit:
+            before_commit()
         tx.commit()
     return ids
 
 
-def receive(shop, payment_ids, receipts=None):
+def receive(shop, payment_ids, receipts=None, before_commit=None):
     """Store a successful STK callback for each payment (its receipt from
     receipts when given) as the route does; return the events' ids"""
     Payment = shop.pool.get('account.payment')
@@ -102,7 +109,7 @@ def receive(shop, payment_ids, receipts=None):
                                     'Value': 254712345678},
                                 ]}}}}
             for payment in Payment.browse(payment_ids)]
-    return store(shop, 'stk', bodies)
+    return store(shop, 'stk', bodies, before_commit)
 
 
 def process(shop, event_ids, size):
@@ -191,6 +198,102 @@ def test_repeated_deliveries_in_one_batch(shop):
     payments, events = read(shop, payments, events)
     assert all(settled_once(p) for p in payments)
     assert all(e.state == 'done' for e in events)
+
+
+postgresql_only = pytest.mark.skipif(
+    not os.environ['TRYTOND_DATABASE_URI'].startswith('postgresql'),
+    reason="the inbox is held by a table lock of PostgreSQL")
+
+
+def inbox_lock(shop, granted, timeout=10):
+    """Wait until a transaction holds the inbox (granted) or waits for it
+    (not granted); tell whether one did.  Asked on a connection of its own,
+    outside Tryton's transactions."""
+    table = shop.pool.get('account.payment.mpesa.event')._table
+    deadline = time.monotonic() + timeout
+    with postgresql_connection() as connection:
+        while time.monotonic() < deadline:
+            found, = connection.execute(
+                "SELECT count(*) FROM pg_locks WHERE granted = %s "
+                "AND mode = %s AND relation = %s::regclass",
+                (granted, 'RowExclusiveLock' if granted else 'ShareLock',
+                    table)).fetchone()
+            if found:
+                return True
+            time.sleep(0.01)
+    return False
+
+
+def postgresql_connection():
+    "A connection of its own to the tests' PostgreSQL database"
+    import urllib.parse
+
+    import psycopg
+    uri = urllib.parse.urlsplit(os.environ['TRYTOND_DATABASE_URI'])
+    return psycopg.connect(
+        host=uri.hostname or None, port=uri.port or None,
+        user=uri.username or None, password=uri.password or None,
+        dbname=os.environ['DB_NAME'], autocommit=True)
+
+
+@postgresql_only
+def test_run_ends_after_the_routes_holding_the_inbox(shop, monkeypatch):
+    """A run of the queued processing ends only once the routes that hold
+    the inbox have committed, and settles their callbacks: a route counts
+    on the waiting task it saw, even when the worker took it meanwhile"""
+    from trytond.modules.account_mpesa import event
+    Event = shop.pool.get('account.payment.mpesa.event')
+    monkeypatch.setattr(event, 'INBOX_WAIT', 30000)
+    payments = pending_payments(shop, 2)
+    stored, waited = [], []
+
+    def route():
+        stored.extend(receive(shop, payments, before_commit=lambda:
+                waited.append(inbox_lock(shop, granted=False))))
+    thread = threading.Thread(target=route)
+    thread.start()
+    assert inbox_lock(shop, granted=True)
+    with shop.transaction(readonly=True):
+        Event.process_queued([])
+    thread.join()
+    assert waited == [True]
+    payments, events = read(shop, payments, stored)
+    assert all(settled_once(p) for p in payments)
+    assert [e.state for e in events] == ['done', 'done']
+
+
+@postgresql_only
+def test_run_held_too_long_leaves_a_task(shop):
+    """A run that a route holds longer than the inbox's wait ends with a
+    task queued for the next run, which settles the route's callback"""
+    Event = shop.pool.get('account.payment.mpesa.event')
+    Queue = shop.pool.get('ir.queue')
+    payments = pending_payments(shop, 2)
+    first = receive(shop, payments[:1])
+    stored, release = [], threading.Event()
+
+    def route():
+        stored.extend(receive(shop, payments[1:], before_commit=lambda:
+                release.wait(30)))
+    thread = threading.Thread(target=route)
+    thread.start()
+    assert inbox_lock(shop, granted=True)
+    with shop.transaction() as tx:
+        Event.process_queued(Event.browse(first))
+        task_id, = tx.tasks
+        tx.commit()
+    release.set()
+    thread.join()
+    with shop.transaction(readonly=True):
+        task = Queue(task_id)
+        assert (task.data['model'], task.data['method'],
+            task.data['instances']) == (
+            Event.__name__, 'process_queued', tuple(first))
+        assert not task.dequeued_at
+        Event.process_queued(Event.browse(first))
+    payments, events = read(shop, payments, first + stored)
+    assert all(settled_once(p) for p in payments)
+    assert [e.state for e in events] == ['done', 'done']
 
 
 def test_questions_coalesced():

@@ -9,10 +9,11 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 
-from sql import For, Select
+from sql import Select
 from sql.functions import CurrentTimestamp
 
 import trytond.config as config
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.ir.cron import str2bigint
 from trytond.model import Index, ModelSQL, ModelView, fields
@@ -40,6 +41,9 @@ QUESTIONS_AT_ONCE = config.getint(
     'account_mpesa', 'questions_at_once', default=8)
 # The query of the processing task waiting on the queue, by database name
 WAITING_TASK = {}
+# How long, in milliseconds, a run of the queued processing waits at most
+# for the routes that hold the inbox before it ends
+INBOX_WAIT = config.getint('account_mpesa', 'inbox_wait', default=50)
 
 
 def load_body(body):
@@ -380,9 +384,10 @@ class Event(ModelSQL, ModelView):
     def process_queued(cls, events):
         """Process the callbacks never tried yet, the oldest first, by
         batches of an account's (``[account_mpesa] settle_batch``), until
-        none is left: the task that the routes queue (``enqueue``).  Each
-        batch is taken in a transaction of its own, so that the callbacks
-        committed meanwhile are found too.
+        none is left once the inbox is drained (``_queued_after``): the task
+        that the routes queue (``enqueue``).  Each batch is taken in a
+        transaction of its own, so that the callbacks committed meanwhile
+        are found too.
 
         The runs wait for each other (a lock held by the task's own
         transaction): with several worker processes, two runs would ask
@@ -396,24 +401,65 @@ class Event(ModelSQL, ModelView):
                             timeout=True)]))
         after = 0
         while True:
-            with Transaction().new_transaction(readonly=True):
-                ids = [e.id for e in cls.search([
-                            ('state', '=', 'pending'),
-                            ('processed_at', '=', None),
-                            ('id', '>', after),
-                            ], order=[('id', 'ASC')], limit=SETTLE_BATCH)]
+            ids = cls._queued_after(after)
+            if ids is None:
+                # The inbox stayed held: the next run looks again
+                cls.__queue__.process_queued(events)
+                return
             if not ids:
                 return
             after = ids[-1]
             cls.process_in_batches(cls.browse(ids), SETTLE_BATCH)
 
     @classmethod
+    def _queued_after(cls, after):
+        """The ids of the next batch of callbacks never tried, after id
+        after, each in a read-only transaction of its own.  When none is
+        left, the inbox is drained first: the routes that hold it
+        (``hold_inbox``) may count on this run's task, so they are waited
+        for, at most INBOX_WAIT, and looked at again; None when they take
+        longer."""
+        def search():
+            return [e.id for e in cls.search([
+                        ('state', '=', 'pending'),
+                        ('processed_at', '=', None),
+                        ('id', '>', after),
+                        ], order=[('id', 'ASC')], limit=SETTLE_BATCH)]
+        with Transaction().new_transaction(readonly=True):
+            ids = search()
+        if ids or backend.name != 'postgresql':
+            return ids
+        # Read-write: PostgreSQL refuses a SHARE lock to a read-only one
+        with Transaction().new_transaction() as transaction:
+            cursor = transaction.connection.cursor()
+            cursor.execute(f"SET LOCAL lock_timeout = '{INBOX_WAIT}ms'")
+            try:
+                # Before any query: the snapshot is taken after the lock
+                cursor.execute(f'LOCK "{cls._table}" IN SHARE MODE')
+            except backend.DatabaseOperationalError:
+                transaction.rollback()
+                return None
+            return search()
+
+    @classmethod
+    def hold_inbox(cls):
+        """Hold the inbox until the transaction ends, so that a run of
+        ``process_queued`` that the caller counts on does not end before
+        its callback is committed (``_queued_after``).  The first statement
+        of the transaction, on PostgreSQL: its snapshot is taken after the
+        lock, so it sees the runs that ended before."""
+        if backend.name == 'postgresql':
+            Transaction().connection.cursor().execute(
+                f'LOCK "{cls._table}" IN ROW EXCLUSIVE MODE')
+
+    @classmethod
     def enqueue(cls, event_id):
         """Have the worker process the event: queue ``process_queued``
-        unless such a task waits on the queue already.  The waiting task is
-        held (``FOR SHARE``) until this transaction ends: the worker takes
-        its tasks with ``FOR UPDATE SKIP LOCKED``, so it runs that task
-        only once the event is committed, and sees it.
+        unless such a task waits on the queue already, which the worker
+        then runs until it finds no callback in an inbox no route holds
+        (the caller holds it: ``hold_inbox``).  The waiting task is neither
+        locked nor signalled: a callback adds one statement to its
+        transaction, and a burst makes no NOTIFY storm.
 
         Tryton's queue has no such coalescing: a task per callback would
         cap the settlement at the worker's pace of taking tasks (it pauses
@@ -425,24 +471,17 @@ class Event(ModelSQL, ModelView):
         if waiting is None:
             # The same for every callback: built once, by Tryton's search,
             # which knows how the backend reads the task's data
-            query = Queue.search([
-                    ('name', '=', 'default'),
-                    ('dequeued_at', '=', None),
-                    ('scheduled_at', '=', None),
-                    ('expected_at', '=', None),
-                    ('data.model', '=', cls.__name__),
-                    ('data.method', '=', 'process_queued'),
-                    ], order=[], limit=1, query=True)
-            if database.has_select_for():
-                query.for_ = For('SHARE')
-            waiting = WAITING_TASK[database.name] = tuple(query)
+            waiting = WAITING_TASK[database.name] = tuple(Queue.search([
+                        ('name', '=', 'default'),
+                        ('dequeued_at', '=', None),
+                        ('scheduled_at', '=', None),
+                        ('expected_at', '=', None),
+                        ('data.model', '=', cls.__name__),
+                        ('data.method', '=', 'process_queued'),
+                        ], order=[], limit=1, query=True))
         cursor = transaction.connection.cursor()
         cursor.execute(*waiting)
-        if cursor.fetchone():
-            if database.has_channel():
-                # The worker may have skipped the task while it was held
-                database.notify(transaction.connection, Queue.__name__, '')
-        else:
+        if not cursor.fetchone():
             cls.__queue__.process_queued([cls(event_id)])
 
     @classmethod

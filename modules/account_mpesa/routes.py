@@ -46,10 +46,14 @@ def callback(request, pool, identifier, kind):
     """Store a Daraja callback, queue its processing and acknowledge it.
 
     The event (and its task on the queue) is committed by with_transaction,
-    which retries a database conflict, before the answer is sent.  A
+    which retries a database conflict, before the answer is sent; queued,
+    the transaction holds the inbox first (``Event.hold_inbox``).  A
     refused address gets the answer of an unknown identifier."""
     Account = pool.get('account.payment.mpesa.account')
     Event = pool.get('account.payment.mpesa.event')
+    queued = config.getboolean('queue', 'worker', default=False)
+    if queued:
+        Event.hold_inbox()
     gate = Account.callback_gate(identifier)
     if gate is None or kind not in CALLBACK_KINDS:
         abort(HTTPStatus.NOT_FOUND)
@@ -69,7 +73,6 @@ def callback(request, pool, identifier, kind):
     body = request.environ[BODY]
     if len(body) > limit:
         abort(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    queued = config.getboolean('queue', 'worker', default=False)
     try:
         event_id, state = Event.receive(
             gate, kind, body.decode('utf-8', 'replace'), address)
