@@ -243,7 +243,10 @@ class Gunicorn:
                 '-d', self.database, '-n', str(self.arguments.queue),
                 '-t', str(self.arguments.worker_timeout)],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            # Its own process group, to be stopped whole, but the bench's
+            # session: Linux weighs a session of its own (an autogroup) as
+            # much as the one of gunicorn, whatever the worker's niceness
+            process_group=0,
             preexec_fn=functools.partial(os.nice, self.arguments.worker_nice))
 
     def drain(self):
