@@ -460,22 +460,25 @@ class Account(ModelSQL, ModelView):
         """The CallbackGate of the account with the callback identifier, or
         None.  Cached per process: the route answers Daraja without reading
         the account; a change reaches the other processes as Tryton's caches
-        do (``[cache] clean_timeout``)."""
+        do (``[cache] clean_timeout``).  Read in a transaction of its own:
+        the route's callback is its transaction's first statement
+        (``Event.receive``)."""
         gate = cls._callback_gates.get(identifier, -1)
         if gate != -1:
             return gate
         gate = None
-        with without_check_access():
+        with Transaction().new_transaction(readonly=True), \
+                without_check_access():
             accounts = cls.search([
                     ('callback_identifier', '=', identifier),
                     ], limit=1)
-        if accounts:
-            account, = accounts
-            gate = CallbackGate(
-                account=account.id, company=account.company.id,
-                ip_allow_list=account.ip_allow_list,
-                trusted_proxies=account.trusted_proxies,
-                size_limit=account.callback_size_limit)
+            if accounts:
+                account, = accounts
+                gate = CallbackGate(
+                    account=account.id, company=account.company.id,
+                    ip_allow_list=account.ip_allow_list,
+                    trusted_proxies=account.trusted_proxies,
+                    size_limit=account.callback_size_limit)
         return cls._callback_gates.set(identifier, gate)
 
     @classmethod

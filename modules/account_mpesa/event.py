@@ -6,6 +6,7 @@ applies it when its account says so."""
 import json
 import logging
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 
@@ -241,14 +242,16 @@ class Event(ModelSQL, ModelView):
         return 0
 
     @classmethod
-    def receive(cls, gate, kind, body, remote_address):
+    def receive(cls, gate, kind, body, remote_address, queue=False):
         """Store a callback as it came, for the account of the CallbackGate
         gate, and return the event's id and state; the caller commits
-        before the event is processed.  A body that is not a callback of
-        the kind is stored once as an 'invalid' event with the reason.
+        before the event is processed.  With queue, the transaction first
+        holds the inbox (``hold_inbox``) and has the worker process the
+        event (``_waiting_task``).  A body that is not a callback of the
+        kind is stored once as an 'invalid' event with the reason.
 
-        One INSERT, not the ORM's create: Daraja waits for the answer, and
-        the values are all made here."""
+        One INSERT, not the ORM's create, and on PostgreSQL one round trip
+        for it all (psycopg's pipeline): Daraja waits for the answer."""
         transaction = Transaction()
         database = transaction.database
         state, reference, error = 'pending', None, None
@@ -268,13 +271,22 @@ class Event(ModelSQL, ModelView):
             transaction.user, CurrentTimestamp(), gate.account, gate.company,
             kind, remote_address, utc_now(), body.replace('\x00', '\ufffd'),
             state, error, cls.default_attempts(), reference]
-        cursor = transaction.connection.cursor()
+        connection = transaction.connection
+        with (connection.pipeline() if backend.name == 'postgresql'
+                else nullcontext()):
+            if queue:
+                cls.hold_inbox()
+                waiting = cls._waiting_task()
+            cursor = connection.cursor()
+            if database.has_returning():
+                cursor.execute(*table.insert(columns, [values], [table.id]))
         if database.has_returning():
-            cursor.execute(*table.insert(columns, [values], [table.id]))
             event_id, = cursor.fetchone()
         else:
             cursor.execute(*table.insert(columns, [values]))
             event_id = database.lastid(cursor)
+        if queue and state == 'pending' and not waiting.fetchone():
+            cls.__queue__.process_queued([cls(event_id)])
         return event_id, state
 
     @classmethod
@@ -385,7 +397,7 @@ class Event(ModelSQL, ModelView):
         """Process the callbacks never tried yet, the oldest first, by
         batches of an account's (``[account_mpesa] settle_batch``), until
         none is left once the inbox is drained (``_queued_after``): the task
-        that the routes queue (``enqueue``).  Each batch is taken in a
+        that the routes queue (``receive``).  Each batch is taken in a
         transaction of its own, so that the callbacks committed meanwhile
         are found too.
 
@@ -445,21 +457,21 @@ class Event(ModelSQL, ModelView):
     def hold_inbox(cls):
         """Hold the inbox until the transaction ends, so that a run of
         ``process_queued`` that the caller counts on does not end before
-        its callback is committed (``_queued_after``).  The first statement
-        of the transaction, on PostgreSQL: its snapshot is taken after the
-        lock, so it sees the runs that ended before."""
+        its callback is committed (``_queued_after``).  On PostgreSQL, to
+        be the first statement of the transaction: its snapshot is then
+        taken after the lock, and sees the runs that ended before."""
         if backend.name == 'postgresql':
             Transaction().connection.cursor().execute(
                 f'LOCK "{cls._table}" IN ROW EXCLUSIVE MODE')
 
     @classmethod
-    def enqueue(cls, event_id):
-        """Have the worker process the event: queue ``process_queued``
-        unless such a task waits on the queue already, which the worker
-        then runs until it finds no callback in an inbox no route holds
-        (the caller holds it: ``hold_inbox``).  The waiting task is neither
-        locked nor signalled: a callback adds one statement to its
-        transaction, and a burst makes no NOTIFY storm.
+    def _waiting_task(cls):
+        """Look for a ``process_queued`` task waiting on the queue; return
+        the cursor whose row is its id, if any.  ``receive`` queues one when
+        none waits; else it counts on that one, which the worker runs until
+        it finds no callback in an inbox no route holds.  The waiting task
+        is neither locked nor signalled: a burst of callbacks makes no
+        NOTIFY storm.
 
         Tryton's queue has no such coalescing: a task per callback would
         cap the settlement at the worker's pace of taking tasks (it pauses
@@ -481,8 +493,7 @@ class Event(ModelSQL, ModelView):
                         ], order=[], limit=1, query=True))
         cursor = transaction.connection.cursor()
         cursor.execute(*waiting)
-        if not cursor.fetchone():
-            cls.__queue__.process_queued([cls(event_id)])
+        return cursor
 
     @classmethod
     def process_pending(cls, events=None):

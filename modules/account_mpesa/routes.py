@@ -47,13 +47,10 @@ def callback(request, pool, identifier, kind):
 
     The event (and its task on the queue) is committed by with_transaction,
     which retries a database conflict, before the answer is sent; queued,
-    the transaction holds the inbox first (``Event.hold_inbox``).  A
+    the event is its transaction's first statement (``Event.receive``).  A
     refused address gets the answer of an unknown identifier."""
     Account = pool.get('account.payment.mpesa.account')
     Event = pool.get('account.payment.mpesa.event')
-    queued = config.getboolean('queue', 'worker', default=False)
-    if queued:
-        Event.hold_inbox()
     gate = Account.callback_gate(identifier)
     if gate is None or kind not in CALLBACK_KINDS:
         abort(HTTPStatus.NOT_FOUND)
@@ -73,11 +70,11 @@ def callback(request, pool, identifier, kind):
     body = request.environ[BODY]
     if len(body) > limit:
         abort(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+    queued = config.getboolean('queue', 'worker', default=False)
     try:
         event_id, state = Event.receive(
-            gate, kind, body.decode('utf-8', 'replace'), address)
-        if queued and state == 'pending':
-            Event.enqueue(event_id)
+            gate, kind, body.decode('utf-8', 'replace'), address,
+            queue=queued)
     except backend.DatabaseOperationalError:
         # with_transaction starts the transaction again, then commits it
         # before the answer is sent
