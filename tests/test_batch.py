@@ -323,24 +323,26 @@ def test_questions_coalesced():
     assert which == [0, 4, 1, 0, 5, 4, 6, 2, 3]
 
 
-def test_questions_share_a_client(shop, monkeypatch):
-    """The questions of a batch are asked by share, each share with one
-    Daraja client per account: one connection, one read of the stored
-    token, closed once the share is answered"""
+def stub_daraja(shop, monkeypatch, token):
+    """Store token as the account's and answer its STK Queries without
+    HTTP, refusing the token 'stale'; return the (session, Authorization)
+    of each request and the account of each read of the stored token"""
     from trytond.modules.account_mpesa import account as account_module
+    from trytond.modules.account_mpesa import daraja
     from trytond.modules.account_mpesa.daraja.transport import Transport
-    from trytond.modules.account_mpesa.event import QUESTIONS_AT_ONCE, Question
     Account = shop.pool.get('account.payment.mpesa.account')
     with shop.transaction() as tx:
         Account.write([Account(shop.account)], {
-                'daraja_token': 'stored',
+                'daraja_token': token,
                 'daraja_token_expires': dt.datetime(2099, 1, 1)})
         tx.commit()
-    sessions, closed, reads = [], [], []
+    requests, reads = [], []
 
     def request(self, method, path, what, **kwargs):
-        assert kwargs['headers']['Authorization'] == 'Bearer stored'
-        sessions.append(self.session)
+        authorization = kwargs['headers']['Authorization']
+        requests.append((self.session, authorization))
+        if authorization == 'Bearer stale':
+            raise daraja.TokenError("Invalid Access Token")
         return {'ResponseCode': '0', 'ResponseDescription': 'Accepted',
             'MerchantRequestID': 'm',
             'CheckoutRequestID': kwargs['json']['CheckoutRequestID'],
@@ -352,8 +354,19 @@ def test_questions_share_a_client(shop, monkeypatch):
         return read(self)
     monkeypatch.setattr(Transport, 'request', request)
     monkeypatch.setattr(account_module.TokenStore, '_read', counted_read)
+    return requests, reads
+
+
+def test_questions_share_a_client(shop, monkeypatch):
+    """The questions of a batch are asked by share, each share with one
+    Daraja client per account: one connection, one read of the stored
+    token, closed once the share is answered"""
+    from trytond.modules.account_mpesa import daraja
+    from trytond.modules.account_mpesa.event import QUESTIONS_AT_ONCE, Question
+    requests, reads = stub_daraja(shop, monkeypatch, 'stored')
+    closed = []
     monkeypatch.setattr(
-        account_module.daraja.Client, 'close',
+        daraja.Client, 'close',
         lambda self: closed.append(self._transport.session))
     questions = [Question('stk', shop.account, f'ws_CO_S{i}')
         for i in range(3 * QUESTIONS_AT_ONCE)]
@@ -361,53 +374,33 @@ def test_questions_share_a_client(shop, monkeypatch):
         answers = Question.ask_all(questions)
     assert [a.checkout_request_id for a in answers] == [
         q.reference for q in questions]
-    assert len(set(map(id, sessions))) == QUESTIONS_AT_ONCE
-    assert sorted(map(id, closed)) == sorted(set(map(id, sessions)))
+    assert {a for _, a in requests} == {'Bearer stored'}
+    sessions = {id(s) for s, _ in requests}
+    assert len(sessions) == QUESTIONS_AT_ONCE
+    assert sorted(map(id, closed)) == sorted(sessions)
     assert len(reads) == QUESTIONS_AT_ONCE
 
 
 def test_share_renews_a_refused_token_once(shop, monkeypatch):
     """A share whose stored token Daraja refuses renews it once, stores
     it, and asks its other questions with it without reading it again"""
-    from trytond.modules.account_mpesa import account as account_module
     from trytond.modules.account_mpesa import daraja, event
-    from trytond.modules.account_mpesa.daraja.transport import Transport
     Account = shop.pool.get('account.payment.mpesa.account')
-    with shop.transaction() as tx:
-        Account.write([Account(shop.account)], {
-                'daraja_token': 'stale',
-                'daraja_token_expires': dt.datetime(2099, 1, 1)})
-        tx.commit()
-    tokens, fetched, reads = [], [], []
-
-    def request(self, method, path, what, **kwargs):
-        token = kwargs['headers']['Authorization']
-        tokens.append(token)
-        if token == 'Bearer stale':
-            raise daraja.TokenError("Invalid Access Token")
-        return {'ResponseCode': '0', 'ResponseDescription': 'Accepted',
-            'MerchantRequestID': 'm',
-            'CheckoutRequestID': kwargs['json']['CheckoutRequestID'],
-            'ResultCode': '0', 'ResultDesc': 'Processed'}
+    requests, reads = stub_daraja(shop, monkeypatch, 'stale')
+    fetched = []
 
     def fetch(self):
         fetched.append(1)
         return 'fresh', 3600
-    read = account_module.TokenStore._read
-
-    def counted_read(self):
-        reads.append(self.account_id)
-        return read(self)
-    monkeypatch.setattr(Transport, 'request', request)
     monkeypatch.setattr(daraja.Client, '_fetch_token', fetch)
-    monkeypatch.setattr(account_module.TokenStore, '_read', counted_read)
     monkeypatch.setattr(event, 'QUESTIONS_AT_ONCE', 1)
     questions = [event.Question('stk', shop.account, f'ws_CO_R{i}')
         for i in range(5)]
     with shop.transaction(readonly=True):
         answers = event.Question.ask_all(questions)
     assert all(not isinstance(a, Exception) for a in answers)
-    assert tokens == ['Bearer stale'] + ['Bearer fresh'] * 5
+    assert [a for _, a in requests] == (
+        ['Bearer stale'] + ['Bearer fresh'] * 5)
     assert len(fetched) == 1
     # The token read by the first question and under the renewal's lock
     assert len(reads) == 2
