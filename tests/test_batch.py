@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import threading
-import time
 from decimal import Decimal
 from itertools import count
 from types import SimpleNamespace
@@ -204,35 +203,22 @@ postgresql_only = pytest.mark.skipif(
     reason="the inbox is held by a table lock of PostgreSQL")
 
 
-def inbox_lock(shop, granted, timeout=10):
+def inbox_lock(shop, granted):
     """Wait until a transaction holds the inbox (granted) or waits for it
     (not granted); tell whether one did.  Asked on a connection of its own,
     outside Tryton's transactions."""
-    table = shop.pool.get('account.payment.mpesa.event')._table
-    deadline = time.monotonic() + timeout
-    with postgresql_connection() as connection:
-        while time.monotonic() < deadline:
-            found, = connection.execute(
-                "SELECT count(*) FROM pg_locks WHERE granted = %s "
-                "AND mode = %s AND relation = %s::regclass",
-                (granted, 'RowExclusiveLock' if granted else 'ShareLock',
-                    table)).fetchone()
-            if found:
-                return True
-            time.sleep(0.01)
-    return False
-
-
-def postgresql_connection():
-    "A connection of its own to the tests' PostgreSQL database"
-    import urllib.parse
-
     import psycopg
-    uri = urllib.parse.urlsplit(os.environ['TRYTOND_DATABASE_URI'])
-    return psycopg.connect(
-        host=uri.hostname or None, port=uri.port or None,
-        user=uri.username or None, password=uri.password or None,
-        dbname=os.environ['DB_NAME'], autocommit=True)
+
+    from e2e.scenario import wait_for
+    table = shop.pool.get('account.payment.mpesa.event')._table
+    uri = (os.environ['TRYTOND_DATABASE_URI'].rstrip('/') + '/'
+        + os.environ['DB_NAME'])
+    with psycopg.connect(uri, autocommit=True) as connection:
+        return bool(wait_for(lambda: connection.execute(
+                    "SELECT count(*) FROM pg_locks WHERE granted = %s "
+                    "AND mode = %s AND relation = %s::regclass",
+                    (granted, 'RowExclusiveLock' if granted else 'ShareLock',
+                        table)).fetchone()[0], timeout=10, interval=0.01))
 
 
 @postgresql_only
