@@ -277,13 +277,12 @@ class Event(ModelSQL, ModelView):
             if queue:
                 cls.hold_inbox()
                 waiting = cls._waiting_task()
+            returning = [table.id] if database.has_returning() else None
             cursor = connection.cursor()
-            if database.has_returning():
-                cursor.execute(*table.insert(columns, [values], [table.id]))
-        if database.has_returning():
+            cursor.execute(*table.insert(columns, [values], returning))
+        if returning:
             event_id, = cursor.fetchone()
         else:
-            cursor.execute(*table.insert(columns, [values]))
             event_id = database.lastid(cursor)
         if queue and state == 'pending' and not waiting.fetchone():
             cls.__queue__.process_queued([cls(event_id)])

@@ -96,12 +96,6 @@ class Client:
         "Close the connections the client keeps open to Daraja."
         self._transport.session.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
     @property
     def base_url(self):
         "The Daraja base URL, without trailing slash."
