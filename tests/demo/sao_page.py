@@ -134,6 +134,16 @@ class Sao:
             f"and @name='{name}']",
             lambda e: (e.get_attribute('value') or '').strip('"'))
 
+    def field_becomes(self, name, expected, xpath=TAB):
+        """The value a field of the form shows once it shows expected, or
+        the last one read if it does not within the timeout: sao draws a
+        reloaded form in steps, a selection showing its first key first"""
+        try:
+            self.wait().until(lambda d: self.field(name, xpath) == expected)
+        except TimeoutException:
+            pass
+        return self.field(name, xpath)
+
     def scroll_to(self, name, xpath=TAB):
         "Scroll the form until the field is in the middle of the view"
         element = self.visible(

@@ -209,7 +209,7 @@ def test_pay_a_quotation_in_the_web_client(demo, browser):
 
     sao.switch_tab('Sales')
     sao.reload()
-    assert sao.field('state') == 'processing'
+    assert sao.field_becomes('state', 'processing') == 'processing'
     sao.shows("Cooking oil 1 L")
     sao.link_count('sale_payment.act_payments_relate', '1')
     sao.link_count('sale.act_invoice_form', '1')
@@ -279,7 +279,7 @@ def test_match_a_mistyped_payment(demo, browser):
     sao.dialog_button('Match').click()
     assert sao.dialog_gone()
     sao.reload()
-    assert sao.field('state') == 'matched'
+    assert sao.field_becomes('state', 'matched') == 'matched'
     assert_no_javascript_error(browser)
 
     sao.show_menu()
