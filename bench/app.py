@@ -11,6 +11,12 @@ mode with the same context) and runs ``SELECT 1`` so that PostgreSQL
 really opens and commits a transaction (psycopg begins one lazily, at the
 first statement); it does nothing else.
 
+``POST /<database_name>/bench/durable`` goes through the same decorators,
+inserts the request's body as one row of ``bench_durable`` (a table of an
+id and a text, which the benchmark creates) and commits: the floor of any
+route that stores what it received before it answers, since the commit
+then waits for the write-ahead log to reach the disk.
+
 Serve with: gunicorn --chdir bench app:app
 """
 import json
@@ -31,6 +37,20 @@ def baseline(request, pool):
     cursor = Transaction().connection.cursor()
     cursor.execute('SELECT 1')
     cursor.fetchone()
+    return Response(
+        json.dumps({'ResultCode': 0, 'ResultDesc': "Accepted"}),
+        HTTPStatus.OK, content_type='application/json')
+
+
+@app.route('/<database_name>/bench/durable', methods={'POST'})
+@with_pool
+@with_transaction(context={'_skip_warnings': True})
+def durable(request, pool):
+    "Store the body as one row and answer once it is committed"
+    cursor = Transaction().connection.cursor()
+    cursor.execute(
+        'INSERT INTO bench_durable (body) VALUES (%s)',
+        (request.get_data(as_text=True),))
     return Response(
         json.dumps({'ResultCode': 0, 'ResultDesc': "Accepted"}),
         HTTPStatus.OK, content_type='application/json')

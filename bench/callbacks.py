@@ -7,11 +7,15 @@ callback (inserted in SQL as copies of a payment that went through the real
 flow).  ``trytond.application:app`` is served by gunicorn on a loopback
 port through ``bench/app.py``, which adds a baseline route: the same
 decorators as the callback route (pool, read-write Tryton transaction),
-``SELECT 1``, nothing else.  At each number of concurrent senders, the
-baseline then the callback route get a bounded number of POSTs (each on a
-new connection, as Daraja does), stopped early at a time bound; the
-settlement of the callbacks is then waited for (the drain) before the next
-step.
+``SELECT 1``, nothing else; and a durable route, which also inserts the
+body as one row: the floor of a route that stores before it answers.  At
+each number of concurrent senders, the baseline, the durable route, then
+the callback route get a bounded number of POSTs (each on a new
+connection, as Daraja does), stopped early at a time bound; the settlement
+of the callbacks is then waited for (the drain) before the next step.  The
+steps run in rounds (``--rounds``, default 3) at each number of senders,
+and the figures are the rounds' medians: a step lasts a second or less,
+and a lone step's ratio moved by a third between runs.
 
 Where the callbacks are processed (``--queue``):
 
@@ -61,9 +65,11 @@ Usage: python bench/callbacks.py [--senders 1 8 32] [--requests 1000]
 import argparse
 import functools
 import http.client
+import itertools
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,6 +96,9 @@ def parse_arguments(argv=None):
         help="numbers of concurrent senders (default: 1 8 32)")
     add('--requests', type=int, default=1000,
         help="requests per route and number of senders (default 1000)")
+    add('--rounds', type=int, default=3,
+        help="rounds of the three routes at each number of senders; the "
+        "figures are their medians (default 3)")
     add('--duration', type=float, default=20,
         help="at most this many seconds per route and number of senders "
         "(default 20)")
@@ -356,6 +365,17 @@ def wait_processed(database=RUN_DB, timeout=600):
     return time.monotonic() - start
 
 
+def measure(route, port, path, bodies, senders, duration):
+    """Send the bodies to the route (load); return its summary with the
+    CPU seconds by process while they were sent"""
+    before = common.cpu_seconds()
+    latencies, statuses, elapsed = load(port, path, bodies, senders, duration)
+    after = common.cpu_seconds()
+    result = summary(route, senders, latencies, statuses, elapsed)
+    result['cpu'] = {'requests': {k: after[k] - before[k] for k in after}}
+    return result
+
+
 def summary(route, senders, latencies, statuses, elapsed):
     ok = sum(1 for s in statuses if s == 200)
     return {
@@ -370,7 +390,33 @@ def summary(route, senders, latencies, statuses, elapsed):
         'p50_ms': common.percentile(latencies, 0.5) * 1000,
         'p99_ms': common.percentile(latencies, 0.99) * 1000,
         'max_ms': max(latencies, default=float('nan')) * 1000,
+        'latencies': latencies,
         }
+
+
+def combine(rounds):
+    """One route's rounds at one number of senders as one summary: the
+    medians of the rates, the percentiles of all the latencies, the CPU
+    seconds summed"""
+    def median(key):
+        return statistics.median(r[key] for r in rounds)
+    latencies = [t for r in rounds for t in r['latencies']]
+    combined = summary(rounds[0]['route'], rounds[0]['senders'], latencies,
+        [200] * len(latencies), 0)
+    combined.update(
+        requests=sum(r['requests'] for r in rounds),
+        ok=sum(r['ok'] for r in rounds),
+        errors=dict(sum((Counter(r['errors']) for r in rounds), Counter())),
+        seconds=median('seconds'),
+        per_second=median('per_second'))
+    if 'drain_seconds' in rounds[0]:
+        combined.update(
+            drain_seconds=median('drain_seconds'),
+            settled_per_second=median('settled_per_second'))
+    combined['cpu'] = {phase: dict(sum(
+                (Counter(r['cpu'][phase]) for r in rounds), Counter()))
+        for phase in rounds[0]['cpu']}
+    return combined
 
 
 def main(argv=None):
@@ -380,7 +426,10 @@ def main(argv=None):
     common.log(f"machine: {common.machine()}")
     common.ensure_base(arguments.reuse)
     common.clone_database(RUN_DB)
-    steps = len(arguments.senders)
+    with common.connect(RUN_DB) as connection:
+        connection.execute(
+            "CREATE TABLE bench_durable (id serial PRIMARY KEY, body text)")
+    steps = len(arguments.senders) * arguments.rounds
     total = arguments.warm_up + steps * arguments.requests + (
         arguments.lone + (PROFILED if arguments.profile else 0))
     simulator = None
@@ -407,6 +456,7 @@ def main(argv=None):
     baseline_body = callback_bodies[0]
     callback_path = f'/{RUN_DB}/daraja/{identifier}/stk'
     baseline_path = f'/{RUN_DB}/bench/baseline'
+    durable_path = f'/{RUN_DB}/bench/durable'
     common.log(f"{len(rows)} callbacks ready ({arguments.kind}); starting "
         f"gunicorn: {arguments.workers} {arguments.worker_class} workers x "
         f"{arguments.threads} threads")
@@ -417,37 +467,36 @@ def main(argv=None):
         used = 0
         warm = max(arguments.senders)
         if arguments.warm_up:
-            load(server.port, baseline_path,
-                [baseline_body] * arguments.warm_up, warm, 60)
+            for path in [baseline_path, durable_path]:
+                load(server.port, path,
+                    [baseline_body] * arguments.warm_up, warm, 60)
             load(server.port, callback_path,
                 callback_bodies[:arguments.warm_up], warm, 60)
             used = arguments.warm_up
             server.drain()
             common.log(f"warmed up with {arguments.warm_up} requests a route")
-        for senders in arguments.senders:
-            latencies, statuses, elapsed = load(
-                server.port, baseline_path,
-                [baseline_body] * arguments.requests, senders,
+        for senders, round_ in itertools.product(
+                arguments.senders, range(arguments.rounds)):
+            for route, path in [
+                    ('baseline', baseline_path), ('durable', durable_path)]:
+                results.append(measure(
+                        route, server.port, path,
+                        [baseline_body] * arguments.requests, senders,
+                        arguments.duration))
+            result = measure(
+                'callback', server.port, callback_path,
+                callback_bodies[used:used + arguments.requests], senders,
                 arguments.duration)
-            results.append(summary(
-                    'baseline', senders, latencies, statuses, elapsed))
-            bodies = callback_bodies[used:used + arguments.requests]
-            before = common.cpu_seconds()
-            latencies, statuses, elapsed = load(
-                server.port, callback_path, bodies, senders,
-                arguments.duration)
+            used += result['requests']
             during = common.cpu_seconds()
-            used += len(statuses)
-            result = summary('callback', senders, latencies, statuses, elapsed)
             result['drain_seconds'] = server.drain()
             after = common.cpu_seconds()
-            result['cpu'] = {
-                'requests': {k: during[k] - before[k] for k in during},
-                'drain': {k: after[k] - during[k] for k in after}}
+            result['cpu']['drain'] = {k: after[k] - during[k] for k in after}
             result['settled_per_second'] = result['ok'] / (
-                elapsed + result['drain_seconds'])
+                result['seconds'] + result['drain_seconds'])
             results.append(result)
-            common.log(f"{senders} senders: baseline "
+            common.log(f"{senders} senders, round {round_ + 1}: baseline "
+                f"{results[-3]['per_second']:.0f}/s, durable "
                 f"{results[-2]['per_second']:.0f}/s, callback "
                 f"{result['per_second']:.0f}/s")
         for body in callback_bodies[used:used + arguments.lone]:
@@ -472,7 +521,10 @@ def main(argv=None):
             callback_path, callback_bodies[used:used + PROFILED], arguments)
     if arguments.json:
         with open(arguments.json, 'w') as file:
-            json.dump({'results': results, 'check': check,
+            json.dump({'results': [
+                        {k: v for k, v in r.items() if k != 'latencies'}
+                        for r in results],
+                    'check': check,
                     'profile': profile}, file, indent=2)
     os.unlink(server.log.name)
     common.drop_database(RUN_DB)
@@ -551,26 +603,33 @@ def verify(kind, sent):
 
 
 def report(results, arguments, check):
-    rows = []
-    ratios = {}
-    by_level = {}
+    """Print the medians of the rounds by number of senders and route, and
+    the figures against the targets"""
+    rounds = {}
     for r in results:
-        by_level.setdefault(r['senders'], {})[r['route']] = r
-    for senders, routes in by_level.items():
-        for route in ['baseline', 'callback']:
-            r = routes[route]
-            ratio = drain = settled = ''
+        rounds.setdefault(r['senders'], {}).setdefault(
+            r['route'], []).append(r)
+    ratios = {senders: {route: [r['per_second'] / b['per_second']
+                for r, b in zip(routes[route], routes['baseline'])]
+            for route in ['durable', 'callback']}
+        for senders, routes in rounds.items()}
+    rows, by_level = [], {}
+    for senders, routes in rounds.items():
+        for route in ['baseline', 'durable', 'callback']:
+            r = by_level.setdefault(senders, {})[route] = combine(
+                routes[route])
+            ratio = each = drain = settled = ''
+            if route != 'baseline':
+                ratio = f"{statistics.median(ratios[senders][route]):.0%}"
+                each = ' '.join(
+                    f"{x * 100:.0f}" for x in ratios[senders][route])
             if route == 'callback':
-                ratios[senders] = r['per_second'] / routes['baseline'][
-                    'per_second']
-                ratio = f"{ratios[senders]:.0%}"
                 drain = f"{r['drain_seconds']:.1f}"
                 settled = f"{r['settled_per_second']:.1f}"
             rows.append([
-                senders, route, r['requests'], f"{r['seconds']:.1f}",
-                f"{r['per_second']:.1f}", f"{r['p50_ms']:.1f}",
-                f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}", ratio, drain,
-                settled,
+                senders, route, r['requests'], f"{r['per_second']:.1f}",
+                f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+                f"{r['max_ms']:.1f}", ratio, each, drain, settled,
                 ', '.join(f'{n} x {s}' for s, n in r['errors'].items())
                 or '-'])
     print()
@@ -583,26 +642,39 @@ def report(results, arguments, check):
             f"{arguments.worker_nice}, {arguments.settle} the requests, "
             f"batches of {arguments.batch or 'the default size'}"
             if arguments.queue else "in the answering worker"))
+    print(f"{arguments.rounds} rounds of {arguments.requests} requests a "
+        "route: rates are the rounds' medians, latencies over all rounds, "
+        "'/base' the median of the rounds' ratios to the baseline, each "
+        "round's in %")
     print(common.table(
-            ['senders', 'route', 'requests', 'time s', 'req/s', 'p50 ms',
-                'p99 ms', 'max ms', 'cb/base', 'drain s', 'settled/s',
+            ['senders', 'route', 'requests', 'req/s', 'p50 ms', 'p99 ms',
+                'max ms', '/base', 'rounds %', 'drain s', 'settled/s',
                 'errors'], rows))
     print()
-    print("CPU seconds by process while the callbacks were sent, then "
-        "during the drain (all processes of the machine):")
-    for r in results:
-        if 'cpu' not in r:
-            continue
-        for phase, groups in r['cpu'].items():
-            print(f"  {r['senders']:>2} senders, {phase:<8}: " + ', '.join(
-                    f"{k} {v:.1f}" for k, v in sorted(
-                        groups.items(), key=lambda i: -i[1]) if v >= 0.05))
+    print("CPU milliseconds a request by process while each route was "
+        "sent, then CPU seconds a round of the callbacks' drain (all "
+        "processes of the machine; 'other' holds the senders):")
+    for senders, routes in by_level.items():
+        for route, r in routes.items():
+            spent = {k: v / r['requests'] * 1000
+                for k, v in r['cpu']['requests'].items() if v > 0}
+            print(f"  {senders:>2} senders, {route:<8}: " + ', '.join(
+                    f"{k} {v:.2f}" for k, v in sorted(
+                        spent.items(), key=lambda i: -i[1]) if v >= 0.01)
+                + f" (total {sum(spent.values()):.2f})")
+            if 'drain' in r['cpu']:
+                print(f"  {senders:>2} senders, drain   : " + ', '.join(
+                        f"{k} {v / arguments.rounds:.1f} s" for k, v in
+                        sorted(r['cpu']['drain'].items(),
+                            key=lambda i: -i[1])
+                        if v / arguments.rounds >= 0.05))
     print()
     print(f"database: events {check['events']}, payments "
         f"{check['payments']}, clearing moves {check['clearing_moves']} "
         f"for {check['sent']} callbacks")
     ok = True
-    for senders, ratio in ratios.items():
+    for senders in by_level:
+        ratio = statistics.median(ratios[senders]['callback'])
         good = ratio >= 0.5
         ok &= good
         print(f"throughput at {senders} senders: callback/baseline "
