@@ -128,6 +128,10 @@ def parse_arguments(argv=None):
     add('--confirm', choices=['on', 'off'], default='on',
         help="the account's Confirm Callbacks: on (default), each callback "
         "is confirmed by an STK Query to the simulator; off")
+    add('--daraja-latency', type=float, default=0, metavar='SECONDS',
+        help="with --confirm on, the simulator answers each STK Query "
+        "after this many seconds, as Daraja does in about 0.3 s (default "
+        "0)")
     add('--batch', type=int, metavar='N',
         help="callbacks applied together by the queued processing "
         "([account_mpesa] settle_batch; default: the module's)")
@@ -436,6 +440,9 @@ def main(argv=None):
     if arguments.confirm == 'on':
         simulator = common.SimulatorProcess(answer_delay=0)
         rows = paid_pushes(simulator, total)
+        if arguments.daraja_latency:
+            simulator.control('faults', {'drop_callbacks': 1.0,
+                    'slow_response': arguments.daraja_latency})
         common.set_account(
             RUN_DB, base_url=simulator.url, daraja_token=None,
             daraja_token_expires=None)

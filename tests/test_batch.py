@@ -198,6 +198,34 @@ def test_repeated_deliveries_in_one_batch(shop):
     assert all(e.state == 'done' for e in events)
 
 
+def test_next_batch_asked_while_one_is_applied(shop, monkeypatch):
+    """The questions of a batch are asked while the batch before it is
+    applied, and the batches settle as before"""
+    Event = shop.pool.get('account.payment.mpesa.event')
+    payments = pending_payments(shop, 4)
+    events = receive(shop, payments)
+    first, second = events[:2], events[2:]
+    ask_first, apply = Event._ask_first, Event._apply
+    second_asked, waited = threading.Event(), []
+
+    def asking(event_ids):
+        if event_ids == second:
+            second_asked.set()
+        return ask_first(event_ids)
+
+    def applying(event_ids, answers):
+        if event_ids == first:
+            waited.append(second_asked.wait(10))
+        return apply(event_ids, answers)
+    monkeypatch.setattr(Event, '_ask_first', asking)
+    monkeypatch.setattr(Event, '_apply', applying)
+    process(shop, events, 2)
+    assert waited == [True]
+    payments, events = read(shop, payments, events)
+    assert all(settled_once(p) for p in payments)
+    assert all(e.state == 'done' for e in events)
+
+
 postgresql_only = pytest.mark.skipif(
     not os.environ['TRYTOND_DATABASE_URI'].startswith('postgresql'),
     reason="the inbox is held by a table lock of PostgreSQL")

@@ -320,7 +320,11 @@ class Event(ModelSQL, ModelView):
         payment is not known yet stays 'pending' for the retry; an event
         whose processing fails is kept as 'error' with the reason.
         """
-        ids = [e.id for e in events]
+        cls._process_batches(cls._batches([e.id for e in events], size))
+
+    @classmethod
+    def _batches(cls, ids, size):
+        "The event ids by batches of at most size ids of one account"
         if size > 1:
             by_account = defaultdict(list)
             # The caller's transaction may predate the events
@@ -331,11 +335,38 @@ class Event(ModelSQL, ModelView):
             by_account = {None: ids}
         for ids in by_account.values():
             for start in range(0, len(ids), size):
-                cls._process_batch(ids[start:start + size])
+                yield ids[start:start + size]
 
     @classmethod
-    def _process_batch(cls, event_ids):
-        asked, failed = cls._ask_first(event_ids)
+    def _process_batches(cls, batches):
+        """Process the batches of event ids, in order.  The questions of a
+        batch are asked (``_ask_first``) in a thread of their own while the
+        batch before it is applied: Daraja answers while the database
+        works, not after.  Asking early is safe: a batch is applied under
+        its payments' locks, whatever its answers say."""
+        transaction = Transaction()
+        database, user, context = (
+            transaction.database.name, transaction.user,
+            dict(transaction.context))
+
+        def ask(event_ids):
+            with Transaction().start(
+                    database, user, readonly=True, context=context):
+                return cls._ask_first(event_ids)
+        with ThreadPoolExecutor(1) as executor:
+            previous = None
+            for event_ids in batches:
+                asking = executor.submit(ask, event_ids)
+                if previous is not None:
+                    cls._process_batch(*previous)
+                previous = event_ids, asking
+            if previous is not None:
+                cls._process_batch(*previous)
+
+    @classmethod
+    def _process_batch(cls, event_ids, asking):
+        "Apply the batch with the answers of asking, its _ask_first future"
+        asked, failed = asking.result()
         for event_id, exception in failed.items():
             cls._process_failed(event_id, exception)
         ids = [i for i in event_ids if i not in failed]
@@ -410,17 +441,19 @@ class Event(ModelSQL, ModelView):
                         database.lock_id(
                             str2bigint(f'{cls.__name__},process_queued'),
                             timeout=True)]))
-        after = 0
-        while True:
-            ids = cls._queued_after(after)
-            if ids is None:
-                # The inbox stayed held: the next run looks again
-                cls.__queue__.process_queued(events)
-                return
-            if not ids:
-                return
-            after = ids[-1]
-            cls.process_in_batches(cls.browse(ids), SETTLE_BATCH)
+        def batches():
+            after = 0
+            while True:
+                ids = cls._queued_after(after)
+                if ids is None:
+                    # The inbox stayed held: the next run looks again
+                    cls.__queue__.process_queued(events)
+                    return
+                if not ids:
+                    return
+                after = ids[-1]
+                yield from cls._batches(ids, SETTLE_BATCH)
+        cls._process_batches(batches())
 
     @classmethod
     def _queued_after(cls, after):
@@ -550,38 +583,37 @@ class Event(ModelSQL, ModelView):
 
     @classmethod
     def _ask_first(cls, event_ids):
-        """Find what Daraja must be asked to confirm each event, in a
-        read-only transaction that locks nothing, and ask it
-        (``Question.ask_all``); return the Question and its answer by event
-        id (None and NOT_ASKED when there is none), and the exception by
-        event id of those that failed"""
+        """Find what Daraja must be asked to confirm each event, in the
+        current transaction (read-only, of its own: it locks nothing), and
+        ask it (``Question.ask_all``); return the Question and its answer
+        by event id (None and NOT_ASKED when there is none), and the
+        exception by event id of those that failed"""
         Payment = Pool().get('account.payment')
         asked, failed, claims = {}, {}, []
-        with Transaction().new_transaction(readonly=True):
-            for event in cls.browse(event_ids):
-                asked[event.id] = None, NOT_ASKED
-                if event.state not in {'pending', 'error'}:
-                    continue
-                try:
-                    outcome = parse_callback(
-                        event.kind, event.account.id, load_body(event.body))
-                except (ValueError, TypeError, daraja.ParseError):
-                    continue
-                claims.append((event, outcome))
+        for event in cls.browse(event_ids):
+            asked[event.id] = None, NOT_ASKED
+            if event.state not in {'pending', 'error'}:
+                continue
             try:
-                payments = Payment.mpesa_lookup_all(
-                    [o for _, o in claims], lock=False)
+                outcome = parse_callback(
+                    event.kind, event.account.id, load_body(event.body))
+            except (ValueError, TypeError, daraja.ParseError):
+                continue
+            claims.append((event, outcome))
+        try:
+            payments = Payment.mpesa_lookup_all(
+                [o for _, o in claims], lock=False)
+        except Exception as exception:
+            return asked, {e.id: exception for e, _ in claims}
+        questions = {}
+        for (event, outcome), payment in zip(claims, payments):
+            try:
+                question = event.question(outcome, payment)
             except Exception as exception:
-                return asked, {e.id: exception for e, _ in claims}
-            questions = {}
-            for (event, outcome), payment in zip(claims, payments):
-                try:
-                    question = event.question(outcome, payment)
-                except Exception as exception:
-                    failed[event.id] = exception
-                else:
-                    if question is not None:
-                        questions[event.id] = question
+                failed[event.id] = exception
+            else:
+                if question is not None:
+                    questions[event.id] = question
         answers = Question.ask_all(list(questions.values()))
         for (event_id, question), answer in zip(questions.items(), answers):
             if isinstance(answer, Exception) and not isinstance(
