@@ -29,28 +29,32 @@ from trytond.transaction import Transaction
 __all__ = ['app']
 
 
-@app.route('/<database_name>/bench/baseline', methods={'POST'})
-@with_pool
-@with_transaction(context={'_skip_warnings': True})
-def baseline(request, pool):
+def reference_route(path):
+    """Serve path with the decorators of the callback route (pool,
+    read-write Tryton transaction, same context); the function runs its
+    statements and the route answers as the callback route does"""
+    def register(function):
+        def route(request, pool):
+            function(request, Transaction().connection.cursor())
+            return Response(
+                json.dumps({'ResultCode': 0, 'ResultDesc': "Accepted"}),
+                HTTPStatus.OK, content_type='application/json')
+        route.__name__ = function.__name__
+        return app.route(path, methods={'POST'})(with_pool(with_transaction(
+                    context={'_skip_warnings': True})(route)))
+    return register
+
+
+@reference_route('/<database_name>/bench/baseline')
+def baseline(request, cursor):
     "Open a Tryton transaction on the database and do nothing else"
-    cursor = Transaction().connection.cursor()
     cursor.execute('SELECT 1')
     cursor.fetchone()
-    return Response(
-        json.dumps({'ResultCode': 0, 'ResultDesc': "Accepted"}),
-        HTTPStatus.OK, content_type='application/json')
 
 
-@app.route('/<database_name>/bench/durable', methods={'POST'})
-@with_pool
-@with_transaction(context={'_skip_warnings': True})
-def durable(request, pool):
+@reference_route('/<database_name>/bench/durable')
+def durable(request, cursor):
     "Store the body as one row and answer once it is committed"
-    cursor = Transaction().connection.cursor()
     cursor.execute(
         'INSERT INTO bench_durable (body) VALUES (%s)',
         (request.get_data(as_text=True),))
-    return Response(
-        json.dumps({'ResultCode': 0, 'ResultDesc': "Accepted"}),
-        HTTPStatus.OK, content_type='application/json')
