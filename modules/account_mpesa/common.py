@@ -116,6 +116,21 @@ def run_in_transaction(func, *args, retries=10):
             time.sleep(random.uniform(0, 0.05 * 2 ** min(count, 6)))
 
 
+def thread_transaction():
+    """Return a function that starts, in the thread that calls it, a
+    read-only transaction on the current transaction's database, as its
+    user and with its context: a thread has no transaction of its own"""
+    transaction = Transaction()
+    database, user, context = (
+        transaction.database.name, transaction.user,
+        dict(transaction.context))
+
+    def start():
+        return Transaction().start(
+            database, user, readonly=True, context=context)
+    return start
+
+
 def summary(counts):
     "The counts by outcome of a scheduled run, for its one log line"
     return ', '.join(

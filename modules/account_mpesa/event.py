@@ -25,7 +25,8 @@ from trytond.transaction import Transaction
 from . import daraja
 from .account import reusing_daraja_clients
 from .common import (
-    company_domain, lock_rows, run_in_transaction, summary, utc_now)
+    company_domain, lock_rows, run_in_transaction, summary, thread_transaction,
+    utc_now)
 from .ledger import SETTLE_BATCH, Batch
 from .outcome import CALLBACK_KINDS, from_stk_query, parse_callback
 
@@ -127,16 +128,11 @@ class Question:
         else:
             shares = [questions[i::QUESTIONS_AT_ONCE]
                 for i in range(min(len(questions), QUESTIONS_AT_ONCE))]
-        transaction = Transaction()
-        database, user, context = (
-            transaction.database.name, transaction.user,
-            dict(transaction.context))
+        start = thread_transaction()
 
         def ask(share, thread=True):
             answers = []
-            with (Transaction().start(
-                        database, user, readonly=True, context=context)
-                    if thread else
+            with (start() if thread else
                     Transaction().new_transaction(readonly=True)), \
                     reusing_daraja_clients():
                 for question in share:
@@ -344,14 +340,10 @@ class Event(ModelSQL, ModelView):
         batch before it is applied: Daraja answers while the database
         works, not after.  Asking early is safe: a batch is applied under
         its payments' locks, whatever its answers say."""
-        transaction = Transaction()
-        database, user, context = (
-            transaction.database.name, transaction.user,
-            dict(transaction.context))
+        start = thread_transaction()
 
         def ask(event_ids):
-            with Transaction().start(
-                    database, user, readonly=True, context=context):
+            with start():
                 return cls._ask_first(event_ids)
         with ThreadPoolExecutor(1) as executor:
             previous = None
@@ -441,6 +433,7 @@ class Event(ModelSQL, ModelView):
                         database.lock_id(
                             str2bigint(f'{cls.__name__},process_queued'),
                             timeout=True)]))
+
         def batches():
             after = 0
             while True:
