@@ -226,6 +226,34 @@ def test_next_batch_asked_while_one_is_applied(shop, monkeypatch):
     assert all(e.state == 'done' for e in events)
 
 
+def test_callbacks_share_the_waiting_task(shop):
+    """A route queues the processing task only when none waits: the
+    callbacks of a burst share one; once the worker has taken it, the next
+    callback queues another"""
+    Queue = shop.pool.get('ir.queue')
+
+    def waiting():
+        with shop.transaction(readonly=True):
+            return [t.id for t in Queue.search([
+                        ('dequeued_at', '=', None),
+                        ]) if t.data['method'] == 'process_queued']
+
+    def take(task_ids):
+        with shop.transaction() as tx:
+            Queue.write(Queue.browse(task_ids), {
+                    'dequeued_at': dt.datetime.now()})
+            tx.commit()
+    take(waiting())
+    payments = pending_payments(shop, 3)
+    for payment in payments[:2]:
+        receive(shop, [payment])
+    first, = waiting()
+    take([first])
+    receive(shop, payments[2:])
+    second, = waiting()
+    assert second != first
+
+
 postgresql_only = pytest.mark.skipif(
     not os.environ['TRYTOND_DATABASE_URI'].startswith('postgresql'),
     reason="the inbox is held by a table lock of PostgreSQL")
@@ -545,3 +573,4 @@ def test_pull_row_busy_left_for_next_run(paybill, monkeypatch):
     assert recorded == receipts
     assert until > since
     assert windows[0] == windows[1] < since
+

@@ -268,19 +268,25 @@ class Event(ModelSQL, ModelView):
             kind, remote_address, utc_now(), body.replace('\x00', '\ufffd'),
             state, error, cls.default_attempts(), reference]
         connection = transaction.connection
+        returning = [table.id] if database.has_returning() else None
         with (connection.pipeline() if backend.name == 'postgresql'
                 else nullcontext()):
             if queue:
                 cls.hold_inbox()
                 waiting = cls._waiting_task()
-            returning = [table.id] if database.has_returning() else None
+                if returning:
+                    # Looked for by the INSERT itself: a statement less
+                    returning.append(waiting)
             cursor = connection.cursor()
             cursor.execute(*table.insert(columns, [values], returning))
         if returning:
-            event_id, = cursor.fetchone()
+            event_id, *task_id = cursor.fetchone()
         else:
             event_id = database.lastid(cursor)
-        if queue and state == 'pending' and not waiting.fetchone():
+            if queue:
+                cursor.execute(*Select([waiting]))
+                task_id = cursor.fetchone()
+        if queue and state == 'pending' and task_id[0] is None:
             cls.__queue__.process_queued([cls(event_id)])
         return event_id, state
 
@@ -491,10 +497,11 @@ class Event(ModelSQL, ModelView):
 
     @classmethod
     def _waiting_task(cls):
-        """Look for a ``process_queued`` task waiting on the queue; return
-        the cursor whose row is its id, if any.  ``receive`` queues one when
-        none waits; else it counts on that one, which the worker runs until
-        it finds no callback in an inbox no route holds.  The waiting task
+        """The query of the id of a ``process_queued`` task waiting on the
+        queue (NULL when none waits), which ``receive`` runs with the INSERT
+        of the event.  ``receive`` queues a task when none waits; else it
+        counts on that one, which the worker runs until it finds no
+        callback in an inbox no route holds.  The waiting task
         is neither locked nor signalled: a burst of callbacks makes no
         NOTIFY storm.
 
@@ -502,23 +509,20 @@ class Event(ModelSQL, ModelView):
         cap the settlement at the worker's pace of taking tasks (it pauses
         up to 100 ms before each), whatever the batches."""
         Queue = Pool().get('ir.queue')
-        transaction = Transaction()
-        database = transaction.database
+        database = Transaction().database
         waiting = WAITING_TASK.get(database.name)
         if waiting is None:
             # The same for every callback: built once, by Tryton's search,
             # which knows how the backend reads the task's data
-            waiting = WAITING_TASK[database.name] = tuple(Queue.search([
-                        ('name', '=', 'default'),
-                        ('dequeued_at', '=', None),
-                        ('scheduled_at', '=', None),
-                        ('expected_at', '=', None),
-                        ('data.model', '=', cls.__name__),
-                        ('data.method', '=', 'process_queued'),
-                        ], order=[], limit=1, query=True))
-        cursor = transaction.connection.cursor()
-        cursor.execute(*waiting)
-        return cursor
+            waiting = WAITING_TASK[database.name] = Queue.search([
+                    ('name', '=', 'default'),
+                    ('dequeued_at', '=', None),
+                    ('scheduled_at', '=', None),
+                    ('expected_at', '=', None),
+                    ('data.model', '=', cls.__name__),
+                    ('data.method', '=', 'process_queued'),
+                    ], order=[], limit=1, query=True)
+        return waiting
 
     @classmethod
     def process_pending(cls, events=None):
