@@ -574,3 +574,87 @@ def test_pull_row_busy_left_for_next_run(paybill, monkeypatch):
     assert until > since
     assert windows[0] == windows[1] < since
 
+
+class Clock:
+    "A clock that moves only when slept on"
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def inflow(newest, clock, rate=100, pause=3):
+    from trytond.modules.account_mpesa.inflow import Inflow
+    return Inflow(newest, rate, pause, clock=clock, sleep=clock.sleep)
+
+
+def test_inflow_gives_way_while_a_burst_lasts():
+    """The settlement waits while callbacks come in faster than the rate,
+    and goes on as soon as they slow down"""
+    clock = Clock()
+    # 50 callbacks each tenth of a second, then none
+    flow = inflow(lambda: min(int(clock.now * 500), 1000), clock)
+    assert flow.give_way() == 0
+    clock.sleep(0.5)
+    assert flow.give_way() == pytest.approx(1.6)
+    assert flow.give_way() == 0
+
+
+def test_inflow_lets_a_batch_through_a_flood():
+    "A flood holds the settlement up for the pause at most, each time"
+    clock = Clock()
+    flow = inflow(lambda: int(clock.now * 1000), clock, pause=0.5)
+    assert flow.give_way() == 0
+    for _ in range(3):
+        # A batch settled
+        clock.sleep(0.2)
+        assert flow.give_way() == pytest.approx(0.5)
+
+
+def test_inflow_does_not_wait_below_the_rate():
+    "Callbacks coming in below the rate hold nothing up"
+    clock = Clock()
+    flow = inflow(lambda: int(clock.now * 90), clock)
+    for _ in range(5):
+        clock.sleep(0.7)
+        assert flow.give_way() == 0
+
+
+def test_queued_run_gives_way_to_a_burst(shop, monkeypatch):
+    """A run of the queued processing applies no batch while callbacks
+    pour in (the inbox's newest id climbs), then settles them all"""
+    from trytond.modules.account_mpesa import event
+    Event = shop.pool.get('account.payment.mpesa.event')
+    monkeypatch.setattr(event, 'SETTLE_BATCH', 2)
+    payments = pending_payments(shop, 4)
+    events = receive(shop, payments)
+    newest, steps = Event._newest_id, []
+
+    def climbing():
+        # A burst of 10,000 callbacks a second for the first five looks
+        looks = len([s for s in steps if s == 'look'])
+        steps.append('look')
+        if 1 <= looks <= 5:
+            return newest() + looks * 1000
+        return newest()
+    apply = Event._apply
+
+    def applying(event_ids, answers):
+        steps.append('apply')
+        return apply(event_ids, answers)
+    monkeypatch.setattr(Event, '_newest_id', classmethod(
+            lambda cls: climbing()))
+    monkeypatch.setattr(Event, '_apply', applying)
+    with shop.transaction() as tx:
+        Event.process_queued(Event.browse(events[:1]))
+        tx.commit()
+    # First batch taken at once; the burst then holds up its apply
+    assert steps[:8] == ['look'] * 7 + ['apply']
+    payments, events = read(shop, payments, events)
+    assert all(settled_once(p) for p in payments)
+    assert all(e.state == 'done' for e in events)

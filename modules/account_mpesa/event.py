@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 
 from sql import Select
+from sql.aggregate import Max
 from sql.functions import CurrentTimestamp
 
 import trytond.config as config
@@ -27,6 +28,7 @@ from .account import reusing_daraja_clients
 from .common import (
     company_domain, lock_rows, run_in_transaction, summary, thread_transaction,
     utc_now)
+from .inflow import Inflow
 from .ledger import SETTLE_BATCH, Batch
 from .outcome import CALLBACK_KINDS, from_stk_query, parse_callback
 
@@ -46,6 +48,10 @@ WAITING_TASK = {}
 # How long, in milliseconds, a run of the queued processing waits at most
 # for the routes that hold the inbox before it ends
 INBOX_WAIT = config.getint('account_mpesa', 'inbox_wait', default=50)
+# Above how many callbacks a second coming in the queued settlement gives
+# way to their answering, and for how many seconds in a row at most
+BURST_RATE = config.getfloat('account_mpesa', 'burst_rate', default=100)
+BURST_PAUSE = config.getfloat('account_mpesa', 'burst_pause', default=3)
 
 
 def load_body(body):
@@ -427,7 +433,8 @@ class Event(ModelSQL, ModelView):
         none is left once the inbox is drained (``_queued_after``): the task
         that the routes queue (``receive``).  Each batch is taken in a
         transaction of its own, so that the callbacks committed meanwhile
-        are found too.
+        are found too.  Before each batch, the run gives way to a burst of
+        callbacks coming in (``Inflow``, ``[account_mpesa] burst_rate``).
 
         The runs wait for each other (a lock held by the task's own
         transaction): with several worker processes, two runs would ask
@@ -440,9 +447,16 @@ class Event(ModelSQL, ModelView):
                             str2bigint(f'{cls.__name__},process_queued'),
                             timeout=True)]))
 
+        inflow = Inflow(cls._newest_id, BURST_RATE, BURST_PAUSE)
+
         def batches():
             after = 0
             while True:
+                waited = inflow.give_way()
+                if waited >= inflow.look:
+                    logger.debug(
+                        "M-Pesa settlement gave way %.1f s to callbacks "
+                        "coming in", waited)
                 ids = cls._queued_after(after)
                 if ids is None:
                     # The inbox stayed held: the next run looks again
@@ -453,6 +467,16 @@ class Event(ModelSQL, ModelView):
                 after = ids[-1]
                 yield from cls._batches(ids, SETTLE_BATCH)
         cls._process_batches(batches())
+
+    @classmethod
+    def _newest_id(cls):
+        "The id of the newest callback, in a transaction of its own"
+        table = cls.__table__()
+        with Transaction().new_transaction(readonly=True) as transaction:
+            cursor = transaction.connection.cursor()
+            cursor.execute(*table.select(Max(table.id)))
+            newest, = cursor.fetchone()
+        return newest or 0
 
     @classmethod
     def _queued_after(cls, after):

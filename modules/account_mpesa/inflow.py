@@ -1,0 +1,43 @@
+# This file is part of account_mpesa.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+"""The pace at which callbacks come in, for the queued settlement to give
+way to the answering of a burst: on the same machine, every millisecond
+the settlement takes is one the answers to Daraja wait for."""
+import time
+
+
+class Inflow:
+    """The callbacks coming in, seen through the newest id of the inbox
+    (``newest``, a function).  Between two batches, the settlement waits
+    while more than ``rate`` callbacks a second come in, at most ``pause``
+    seconds in a row, looking again every ``look`` seconds; so a flood
+    still gets a batch settled at least every ``pause`` seconds."""
+
+    def __init__(self, newest, rate, pause, look=0.1,
+            clock=time.monotonic, sleep=time.sleep):
+        self.newest, self.rate, self.pause, self.look = (
+            newest, rate, pause, look)
+        self.clock, self.sleep = clock, sleep
+        # The time and the newest id of the last look
+        self.last = None
+
+    def pace(self):
+        "The callbacks a second since the last look (0 at the first one)"
+        now, newest = self.clock(), self.newest()
+        pace = 0
+        if self.last is not None:
+            then, before = self.last
+            pace = (newest - before) / max(now - then, self.look / 10)
+        self.last = now, newest
+        return pace
+
+    def give_way(self):
+        """Wait while the callbacks come in faster than the rate, at most
+        the pause; return the seconds waited"""
+        start = self.clock()
+        while self.pace() > self.rate:
+            left = self.pause - (self.clock() - start)
+            if left <= 0:
+                break
+            self.sleep(min(self.look, left))
+        return self.clock() - start
