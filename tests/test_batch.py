@@ -588,9 +588,25 @@ class Clock:
         self.now += seconds
 
 
-def inflow(newest, clock, rate=100, pause=3):
+def inflow(newest, clock, rate=100, pause=3, first=None):
     from trytond.modules.account_mpesa.inflow import Inflow
-    return Inflow(newest, rate, pause, clock=clock, sleep=clock.sleep)
+    return Inflow(
+        newest, rate, pause, first=first, clock=clock, sleep=clock.sleep)
+
+
+def test_inflow_run_started_by_a_burst():
+    """A run started by a callback with many behind it gives way before
+    its first batch; one started by a lone callback, or by a few, does
+    not"""
+    clock = Clock()
+    # The run's callback is id 1; 1,000 a second come in for a second
+    flow = inflow(
+        lambda: 1 + min(int(clock.now * 1000), 1000), clock, first=1)
+    clock.sleep(0.05)
+    assert flow.give_way() == pytest.approx(1.1)
+    for behind in [0, 5]:
+        flow = inflow(lambda: 7 + behind, clock, first=7)
+        assert flow.give_way() == 0
 
 
 def test_inflow_gives_way_while_a_burst_lasts():

@@ -447,7 +447,8 @@ class Event(ModelSQL, ModelView):
                             str2bigint(f'{cls.__name__},process_queued'),
                             timeout=True)]))
 
-        inflow = Inflow(cls._newest_id, BURST_RATE, BURST_PAUSE)
+        inflow = Inflow(cls._newest_id, BURST_RATE, BURST_PAUSE,
+            first=min((e.id for e in events), default=None))
 
         def batches():
             after = 0

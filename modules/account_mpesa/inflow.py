@@ -11,25 +11,31 @@ class Inflow:
     (``newest``, a function).  Between two batches, the settlement waits
     while more than ``rate`` callbacks a second come in, at most ``pause``
     seconds in a row, looking again every ``look`` seconds; so a flood
-    still gets a batch settled at least every ``pause`` seconds."""
+    still gets a batch settled at least every ``pause`` seconds.  At the
+    first look, the callbacks after ``first`` (the one that started the
+    run) count as come in the last ``look``: a run started by a burst
+    gives way before its first batch, one started by a lone callback
+    does not."""
 
-    def __init__(self, newest, rate, pause, look=0.1,
+    def __init__(self, newest, rate, pause, first=None, look=0.1,
             clock=time.monotonic, sleep=time.sleep):
-        self.newest, self.rate, self.pause, self.look = (
-            newest, rate, pause, look)
+        self.newest, self.rate, self.pause, self.first, self.look = (
+            newest, rate, pause, first, look)
         self.clock, self.sleep = clock, sleep
         # The time and the newest id of the last look
         self.last = None
 
     def pace(self):
-        "The callbacks a second since the last look (0 at the first one)"
+        "The callbacks a second since the last look"
         now, newest = self.clock(), self.newest()
-        pace = 0
         if self.last is not None:
             then, before = self.last
-            pace = (newest - before) / max(now - then, self.look / 10)
+            window = max(now - then, self.look / 10)
+        else:
+            before, window = (
+                newest if self.first is None else self.first), self.look
         self.last = now, newest
-        return pace
+        return (newest - before) / window
 
     def give_way(self):
         """Wait while the callbacks come in faster than the rate, at most
