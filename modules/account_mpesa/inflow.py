@@ -4,38 +4,43 @@
 way to the answering of a burst: on the same machine, every millisecond
 the settlement takes is one the answers to Daraja wait for."""
 import time
+from collections import deque
 
 
 class Inflow:
     """The callbacks coming in, seen through the newest id of the inbox
     (``newest``, a function).  Between two batches, the settlement waits
-    while more than ``rate`` callbacks a second come in, at most ``pause``
-    seconds in a row, looking again every ``look`` seconds; so a flood
-    still gets a batch settled at least every ``pause`` seconds.  At the
-    first look, the callbacks after ``first`` (the one that started the
-    run) count as come in the last ``look``: a run started by a burst
-    gives way before its first batch, one started by a lone callback
-    does not."""
+    while more than ``rate`` callbacks a second came in over the last
+    ``span`` seconds (so that a stall of the senders shorter than that
+    does not end a burst), at most ``pause`` seconds in a row, looking
+    every ``look`` seconds; so a flood still gets a batch settled at least
+    every ``pause`` seconds.  At the first look, the callbacks after
+    ``first`` (the one that started the run) count as come in the last
+    ``look``: a run started by a burst gives way before its first batch,
+    one started by a lone callback does not."""
 
-    def __init__(self, newest, rate, pause, first=None, look=0.1,
+    def __init__(self, newest, rate, pause, first=None, look=0.1, span=0.5,
             clock=time.monotonic, sleep=time.sleep):
-        self.newest, self.rate, self.pause, self.first, self.look = (
-            newest, rate, pause, first, look)
+        self.newest, self.rate, self.pause, self.first = (
+            newest, rate, pause, first)
+        self.look, self.span = look, span
         self.clock, self.sleep = clock, sleep
-        # The time and the newest id of the last look
-        self.last = None
+        # The time and the newest id of the looks, from the last one at
+        # least span seconds old
+        self.looks = deque()
 
     def pace(self):
-        "The callbacks a second since the last look"
+        "The callbacks a second over the last span (or since the last look)"
         now, newest = self.clock(), self.newest()
-        if self.last is not None:
-            then, before = self.last
-            window = max(now - then, self.look / 10)
+        while len(self.looks) > 1 and now - self.looks[1][0] >= self.span:
+            self.looks.popleft()
+        if self.looks:
+            then, before = self.looks[0]
         else:
-            before, window = (
-                newest if self.first is None else self.first), self.look
-        self.last = now, newest
-        return (newest - before) / window
+            then, before = now - self.look, (
+                newest if self.first is None else self.first)
+        self.looks.append((now, newest))
+        return (newest - before) / max(now - then, self.look / 10)
 
     def give_way(self):
         """Wait while the callbacks come in faster than the rate, at most
@@ -43,7 +48,7 @@ class Inflow:
         start = self.clock()
         while self.pace() > self.rate:
             left = self.pause - (self.clock() - start)
-            if left <= 0:
+            if left < self.look / 10:
                 break
             self.sleep(min(self.look, left))
         return self.clock() - start
