@@ -526,9 +526,8 @@ class Event(ModelSQL, ModelView):
         queue (NULL when none waits), which ``receive`` runs with the INSERT
         of the event.  ``receive`` queues a task when none waits; else it
         counts on that one, which the worker runs until it finds no
-        callback in an inbox no route holds.  The waiting task
-        is neither locked nor signalled: a burst of callbacks makes no
-        NOTIFY storm.
+        callback in an inbox no route holds.  The waiting task is neither
+        locked nor signalled: a burst of callbacks makes no NOTIFY storm.
 
         Tryton's queue has no such coalescing: a task per callback would
         cap the settlement at the worker's pace of taking tasks (it pauses
